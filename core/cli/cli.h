@@ -1,0 +1,61 @@
+/* The flue command line: one function per command. */
+#ifndef FLUE_CLI_H
+#define FLUE_CLI_H
+
+#include <flue/flue.h>
+
+/* Exit codes, documented in `flue --help`. */
+enum {
+	CLI_OK = 0,
+	CLI_FAILED = 1,       /* the command ran and failed */
+	CLI_USAGE = 2,        /* bad command line */
+	CLI_INTERRUPTED = 130 /* Ctrl-C */
+};
+
+struct cli_command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	void (*help)(void);
+};
+
+int cmd_plugins(int argc, char **argv);
+void cmd_plugins_help(void);
+int cmd_sandbox(int argc, char **argv);
+void cmd_sandbox_help(void);
+
+/* Print "flue: <message>" to stderr. */
+void cli_error(const char *fmt, ...) FLUE_PRINTF(1, 2);
+/* A usage error: prints it with a pointer to --help and returns 2. */
+int cli_usage(const char *command, const char *fmt, ...) FLUE_PRINTF(2, 3);
+/* True if arg is -h or --help. */
+int cli_is_help(const char *arg);
+
+#endif
+
+/* Options every command that opens a harness accepts. */
+struct cli_harness_args {
+	const char *project_dir;     /* --project */
+	const char **plugins;        /* --plugin, NULL-terminated, owned array */
+	size_t n_plugins;
+	const char **plugin_path;    /* --plugin-path, NULL-terminated, owned */
+	size_t n_plugin_path;
+};
+
+/* getopt_long entries for the options above (values 1000+). */
+#define CLI_HARNESS_LONG_OPTIONS \
+	{"project", required_argument, NULL, 1000}, \
+	{"plugin", required_argument, NULL, 1001}, \
+	{"plugin-path", required_argument, NULL, 1002}
+#define CLI_HARNESS_HELP \
+	"  --project DIR       the project folder (default: the current one)\n" \
+	"  --plugin NAME|PATH  load this plugin (repeatable; default: local)\n" \
+	"  --plugin-path DIR   search DIR for plugins first (repeatable)\n"
+
+/* Handle option opt if it is one of the harness options: 1 if handled,
+ * 0 if not, -1 on allocation failure. */
+int cli_harness_option(struct cli_harness_args *args, int opt,
+                       const char *value);
+int cli_harness_open(const struct cli_harness_args *args, uint32_t flags,
+                     flue_harness **out);
+void cli_harness_args_free(struct cli_harness_args *args);

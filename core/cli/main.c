@@ -1,0 +1,157 @@
+/* flue: the command line.  Dispatches to one function per command. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_command commands[] = {
+	{"plugins", "list the plugins found, loaded and refused",
+	 cmd_plugins, cmd_plugins_help},
+	{"sandbox", "run a command in a sandbox workspace",
+	 cmd_sandbox, cmd_sandbox_help},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+void
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("flue: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cli_usage(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("flue: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun 'flue %s%s--help' for usage.\n",
+	        command ? command : "", command ? " " : "");
+	return CLI_USAGE;
+}
+
+int
+cli_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+static void
+main_help(void)
+{
+	printf("Usage: flue [--help] [--version] <command> [<args>]\n\n"
+	       "flue runs agents configured in Markdown, with plugins for "
+	       "sandboxes and\nmodel providers.\n\nCommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nRun 'flue <command> --help' for a command's options.\n\n"
+	       "Environment:\n"
+	       "  FLUE_PLUGIN_PATH  folders searched for plugins (':'-separated),\n"
+	       "                    after plugin_path from flue.yaml\n"
+	       "  FLUE_LOG          log level: error, warn (default), info, debug\n\n"
+	       "Exit status:\n"
+	       "  0    success\n"
+	       "  1    the command failed\n"
+	       "  2    usage error (unknown command or option, bad argument)\n"
+	       "  130  interrupted (Ctrl-C)\n");
+}
+
+/* Levenshtein distance, for "did you mean". */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+
+	if (lb >= 63 || la >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			if (up + 1 < best)
+				best = up + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+static int
+unknown_command(const char *name)
+{
+	const char *closest = NULL;
+	size_t best = 3;
+
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		size_t d = edit_distance(name, commands[i].name);
+
+		if (d < best) {
+			best = d;
+			closest = commands[i].name;
+		}
+	}
+	if (closest != NULL)
+		return cli_usage(NULL, "unknown command '%s'; did you mean '%s'?",
+		                 name, closest);
+	return cli_usage(NULL, "unknown command '%s'", name);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *name;
+
+	if (argc < 2) {
+		main_help();
+		return CLI_USAGE;
+	}
+	name = argv[1];
+	if (cli_is_help(name) || strcmp(name, "help") == 0) {
+		if (argc > 2 && strcmp(name, "help") == 0)
+			for (size_t i = 0; i < N_COMMANDS; i++)
+				if (strcmp(argv[2], commands[i].name) == 0) {
+					commands[i].help();
+					return CLI_OK;
+				}
+		main_help();
+		return CLI_OK;
+	}
+	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+		printf("flue %s (plugin ABI %d.%d)\n", flue_version(),
+		       FLUE_PLUGIN_ABI_MAJOR, FLUE_PLUGIN_ABI_MINOR);
+		return CLI_OK;
+	}
+	if (name[0] == '-')
+		return cli_usage(NULL, "unknown option '%s'", name);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(name, commands[i].name) == 0) {
+			if (argc > 2 && cli_is_help(argv[2])) {
+				commands[i].help();
+				return CLI_OK;
+			}
+			return commands[i].run(argc - 1, argv + 1);
+		}
+	return unknown_command(name);
+}

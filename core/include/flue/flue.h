@@ -1,0 +1,148 @@
+/*
+ * <flue/flue.h> -- the embedding API of libflue.
+ *
+ * A program opens a harness (which finds and loads plugins), opens
+ * workspaces through a sandbox plugin, and runs operations in them.
+ *
+ * Conventions (the same as <flue/plugin.h>): functions that can fail
+ * return 0 or a negative FLUE_E* code and fill a caller-owned struct
+ * flue_error; out parameters come first after the object; pointers are
+ * tagged [borrowed], [transferred] or [caller-owned].  Objects returned
+ * through `**out` are owned by the caller and freed with their _close or
+ * _free function.  A harness and its workspaces are used from one thread
+ * at a time; cancellation handles may be triggered from any thread.
+ */
+#ifndef FLUE_FLUE_H
+#define FLUE_FLUE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flue/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FLUE_VERSION "0.1.0"
+
+/* The library's version string ("0.1.0").  [borrowed], static. */
+const char *flue_version(void);
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* A stable lower-case name for a status code ("timed_out"). */
+const char *flue_status_name(int code);
+/* Fill err (may be NULL) and return code. */
+int flue_error_set(struct flue_error *err, int code, const char *fmt, ...)
+	FLUE_PRINTF(3, 4);
+int flue_error_setv(struct flue_error *err, int code, const char *fmt,
+                    va_list ap);
+/* Prepend "context: " to err's message, keeping its code. */
+int flue_error_prefix(struct flue_error *err, const char *fmt, ...)
+	FLUE_PRINTF(2, 3);
+void flue_error_clear(struct flue_error *err);
+
+/* ---- cancellation ---------------------------------------------------- */
+
+/* A one-shot flag that long operations watch.  trigger and is_set are
+ * safe from any thread and from signal handlers. */
+int flue_cancel_new(struct flue_cancel **out, struct flue_error *err);
+void flue_cancel_trigger(struct flue_cancel *cancel);
+int flue_cancel_is_set(const struct flue_cancel *cancel);
+void flue_cancel_free(struct flue_cancel *cancel);
+
+/* ---- memory crossing the API ----------------------------------------- */
+
+void flue_bytes_free(struct flue_bytes *bytes);
+void flue_exec_result_free(struct flue_exec_result *result);
+
+/* ---- the harness ----------------------------------------------------- */
+
+typedef struct flue_harness flue_harness;
+
+/* Load every plugin found in the search path, not only the requested ones
+ * (for `flue plugins`).  Refusals are reported, not returned. */
+#define FLUE_HARNESS_PROBE_ALL 0x1u
+
+struct flue_harness_options {
+	uint32_t size;                    /* sizeof(struct flue_harness_options) */
+	uint32_t flags;                   /* FLUE_HARNESS_* */
+	const char *project_dir;          /* [borrowed] NULL: the current dir */
+	const char *const *plugins;       /* [borrowed] NULL-terminated names or
+	                                     paths; NULL: {"local", NULL} */
+	const char *const *plugin_path;   /* [borrowed] NULL-terminated folders
+	                                     searched first; may be NULL */
+	const char *plugin_options_json;  /* [borrowed] {"name": {...}} options
+	                                     for each plugin's create(); NULL */
+};
+
+/* Open a harness: resolve and load the plugins.  A requested plugin that
+ * is refused fails the open with the refusal's message. */
+int flue_harness_open(flue_harness **out,
+                      const struct flue_harness_options *options,
+                      struct flue_error *err);
+void flue_harness_close(flue_harness *harness);
+
+/* What the loader found, for `flue plugins`.  All strings [borrowed],
+ * valid until flue_harness_close(); any may be NULL when unknown. */
+struct flue_plugin_report {
+	const char *requested;    /* as named in the options; NULL if scanned */
+	const char *path;         /* the file, NULL if not found */
+	const char *origin;       /* "config", "FLUE_PLUGIN_PATH", "project",
+	                             "installed" or "path" */
+	const char *name;
+	const char *version;
+	const char *description;
+	const char *kind;         /* "sandbox", "provider", "tool" */
+	uint32_t abi_major;
+	uint32_t abi_minor;
+	int loaded;               /* 1 when usable */
+	const char *refusal;      /* why it is not loaded */
+};
+
+size_t flue_harness_plugin_count(const flue_harness *harness);
+const struct flue_plugin_report *flue_harness_plugin_report(
+	const flue_harness *harness, size_t index);
+/* The folders searched, in order, NULL-terminated.  [borrowed] */
+const char *const *flue_harness_search_path(const flue_harness *harness);
+
+/* ---- workspaces ------------------------------------------------------ */
+
+typedef struct flue_workspace flue_workspace;
+
+/* Open a workspace for session_id through the sandbox plugin named
+ * sandbox ("local" when NULL), with options_json ("{}" when NULL). */
+int flue_workspace_open(flue_workspace **out, flue_harness *harness,
+                        const char *sandbox, const char *session_id,
+                        const char *options_json, struct flue_error *err);
+int flue_workspace_close(flue_workspace *workspace, struct flue_error *err);
+/* The absolute working directory.  [borrowed] */
+const char *flue_workspace_dir(const flue_workspace *workspace);
+
+int flue_workspace_exec(flue_workspace *workspace,
+                        const struct flue_exec_request *request,
+                        struct flue_exec_result *out, struct flue_error *err);
+int flue_workspace_read_file(flue_workspace *workspace, const char *path,
+                             struct flue_bytes *out, struct flue_error *err);
+int flue_workspace_write_file(flue_workspace *workspace, const char *path,
+                              const void *data, size_t len,
+                              struct flue_error *err);
+int flue_workspace_stat(flue_workspace *workspace, const char *path,
+                        struct flue_stat *out, struct flue_error *err);
+int flue_workspace_list_dir(flue_workspace *workspace, const char *path,
+                            flue_dirent_fn fn, void *payload,
+                            struct flue_error *err);
+int flue_workspace_exists(flue_workspace *workspace, const char *path,
+                          int *out_exists, struct flue_error *err);
+int flue_workspace_mkdir(flue_workspace *workspace, const char *path,
+                         uint32_t flags, struct flue_error *err);
+int flue_workspace_remove(flue_workspace *workspace, const char *path,
+                          uint32_t flags, struct flue_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLUE_FLUE_H */

@@ -1,0 +1,262 @@
+/* The harness: resolves the plugin search path, loads the requested
+ * plugins, and owns them until it is closed. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "error.h"
+#include "harness.h"
+
+static const char *const default_plugins[] = {"local", NULL};
+
+/* A growing list of search folders with their origins. */
+struct dir_list {
+	struct flue_loader_dir *dirs;   /* owned, strings owned */
+	size_t n;
+};
+
+static void
+dir_list_clear(struct dir_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free((char *)list->dirs[i].path);
+	free(list->dirs);
+	list->dirs = NULL;
+	list->n = 0;
+}
+
+/* Add dir (relative ones against base) unless it is already listed. */
+static int
+dir_list_add(struct dir_list *list, const char *base, const char *dir,
+             const char *origin)
+{
+	struct flue_loader_dir *grown;
+	char *path;
+
+	if (dir == NULL || *dir == '\0')
+		return 0;
+	if (dir[0] == '/' || base == NULL)
+		path = strdup(dir);
+	else if (asprintf(&path, "%s/%s", base, dir) < 0)
+		path = NULL;
+	if (path == NULL)
+		return FLUE_ENOMEM;
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->dirs[i].path, path) == 0) {
+			free(path);
+			return 0;
+		}
+	grown = realloc(list->dirs, (list->n + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(path);
+		return FLUE_ENOMEM;
+	}
+	list->dirs = grown;
+	list->dirs[list->n].path = path;
+	list->dirs[list->n].origin = origin;
+	list->n++;
+	return 0;
+}
+
+/* PRODUCT.md section 4: config paths, FLUE_PLUGIN_PATH, the project's
+ * .flue/plugins, then the installed folder. */
+static int
+build_search_path(struct dir_list *list, const char *project_dir,
+                  const char *const *config_dirs, const char *cwd)
+{
+	const char *env = getenv("FLUE_PLUGIN_PATH");
+	int rc = 0;
+
+	for (size_t i = 0; config_dirs && config_dirs[i] && rc == 0; i++)
+		rc = dir_list_add(list, project_dir, config_dirs[i], "config");
+	if (env != NULL && rc == 0) {
+		char *copy = strdup(env), *save = NULL;
+
+		if (copy == NULL)
+			return FLUE_ENOMEM;
+		for (char *tok = strtok_r(copy, ":", &save); tok && rc == 0;
+		     tok = strtok_r(NULL, ":", &save))
+			rc = dir_list_add(list, cwd, tok, "FLUE_PLUGIN_PATH");
+		free(copy);
+	}
+	if (rc == 0)
+		rc = dir_list_add(list, project_dir, ".flue/plugins", "project");
+	if (rc == 0)
+		rc = dir_list_add(list, NULL, FLUE_PLUGIN_DIR, "installed");
+	return rc;
+}
+
+static int
+parse_plugin_options(flue_harness *harness, const char *json,
+                     struct flue_error *err)
+{
+	enum json_tokener_error jerr;
+	json_object *obj;
+
+	if (json == NULL) {
+		harness->plugin_options = json_object_new_object();
+		return harness->plugin_options ? 0 :
+		       flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
+	obj = json_tokener_parse_verbose(json, &jerr);
+	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return flue_error_set(err, FLUE_EINVAL,
+		        "plugin options must be a JSON object of plugin name to "
+		        "options: %s", obj == NULL ?
+		        json_tokener_error_desc(jerr) : "not an object");
+	}
+	harness->plugin_options = obj;
+	return 0;
+}
+
+const char *
+flue_harness_plugin_options(flue_harness *harness, const char *stem)
+{
+	json_object *value;
+
+	if (stem != NULL &&
+	    json_object_object_get_ex(harness->plugin_options, stem, &value))
+		return json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
+	return "{}";
+}
+
+static const char *
+options_for_probe(void *payload, const char *stem)
+{
+	return flue_harness_plugin_options(payload, stem);
+}
+
+static int
+copy_search_path(flue_harness *harness, const struct dir_list *list)
+{
+	harness->search_path = calloc(list->n + 1, sizeof(char *));
+	if (harness->search_path == NULL)
+		return FLUE_ENOMEM;
+	for (size_t i = 0; i < list->n; i++) {
+		harness->search_path[i] = strdup(list->dirs[i].path);
+		if (harness->search_path[i] == NULL)
+			return FLUE_ENOMEM;
+	}
+	return 0;
+}
+
+static int
+load_requested(flue_harness *harness, const char *const *plugins,
+               int keep_going, struct flue_error *err)
+{
+	int first_rc = 0;
+
+	for (size_t i = 0; plugins[i] != NULL; i++) {
+		struct flue_loaded_plugin *plugin;
+		int rc = flue_loader_load(harness->loader, plugins[i],
+		                          harness->project_dir,
+		                          flue_harness_plugin_options(harness,
+		                                                      plugins[i]),
+		                          &plugin, err);
+		if (rc != 0 && !keep_going)
+			return rc;
+		if (rc != 0 && first_rc == 0)
+			first_rc = rc;
+	}
+	return first_rc;
+}
+
+FLUE_API int
+flue_harness_open(flue_harness **out,
+                  const struct flue_harness_options *options,
+                  struct flue_error *err)
+{
+	struct flue_harness_options opts = {0};
+	struct dir_list dirs = {0};
+	char cwd[PATH_MAX], project[PATH_MAX];
+	flue_harness *harness;
+	int rc;
+
+	*out = NULL;
+	if (options != NULL)
+		memcpy(&opts, options, options->size < sizeof(opts) ?
+		       options->size : sizeof(opts));
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return flue_error_set(err, flue_status_from_errno(errno),
+		                      "cannot read the current directory: %s",
+		                      strerror(errno));
+	if (realpath(opts.project_dir ? opts.project_dir : cwd, project) == NULL)
+		return flue_error_set(err, flue_status_from_errno(errno),
+		                      "project folder %s: %s",
+		                      opts.project_dir ? opts.project_dir : cwd,
+		                      strerror(errno));
+	harness = calloc(1, sizeof(*harness));
+	if (harness == NULL || (harness->project_dir = strdup(project)) == NULL) {
+		free(harness);
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
+	rc = parse_plugin_options(harness, opts.plugin_options_json, err);
+	if (rc != 0)
+		goto fail;
+	rc = build_search_path(&dirs, project, opts.plugin_path, cwd);
+	if (rc == 0)
+		rc = copy_search_path(harness, &dirs);
+	if (rc != 0) {
+		flue_error_set(err, rc, "out of memory");
+		goto fail;
+	}
+	rc = flue_loader_new(&harness->loader, dirs.dirs, dirs.n, err);
+	if (rc != 0)
+		goto fail;
+	rc = load_requested(harness, opts.plugins ? opts.plugins :
+	                    default_plugins, opts.flags & FLUE_HARNESS_PROBE_ALL,
+	                    err);
+	if (rc != 0 && !(opts.flags & FLUE_HARNESS_PROBE_ALL))
+		goto fail;
+	if (opts.flags & FLUE_HARNESS_PROBE_ALL) {
+		flue_error_clear(err);
+		flue_loader_probe_all(harness->loader, options_for_probe, harness);
+	}
+	dir_list_clear(&dirs);
+	*out = harness;
+	return 0;
+fail:
+	dir_list_clear(&dirs);
+	flue_harness_close(harness);
+	return rc;
+}
+
+FLUE_API void
+flue_harness_close(flue_harness *harness)
+{
+	if (harness == NULL)
+		return;
+	flue_loader_free(harness->loader);
+	json_object_put(harness->plugin_options);
+	if (harness->search_path != NULL)
+		for (size_t i = 0; harness->search_path[i]; i++)
+			free(harness->search_path[i]);
+	free(harness->search_path);
+	free(harness->project_dir);
+	free(harness);
+}
+
+FLUE_API size_t
+flue_harness_plugin_count(const flue_harness *harness)
+{
+	return flue_loader_report_count(harness->loader);
+}
+
+FLUE_API const struct flue_plugin_report *
+flue_harness_plugin_report(const flue_harness *harness, size_t index)
+{
+	return flue_loader_report(harness->loader, index);
+}
+
+FLUE_API const char *const *
+flue_harness_search_path(const flue_harness *harness)
+{
+	return (const char *const *)harness->search_path;
+}

@@ -1,0 +1,24 @@
+/* The harness: the project, its plugins, and what they are loaded with.
+ * Internal view shared with workspace.c. */
+#ifndef FLUE_LIB_HARNESS_H
+#define FLUE_LIB_HARNESS_H
+
+#include <json-c/json.h>
+
+#include <flue/flue.h>
+
+#include "loader.h"
+
+struct flue_harness {
+	char *project_dir;               /* owned, absolute */
+	struct flue_loader *loader;      /* owned */
+	char **search_path;              /* owned, NULL-terminated */
+	json_object *plugin_options;     /* owned; object name -> options */
+};
+
+/* The create() options for plugin stem, as a JSON string ("{}" when the
+ * harness has none).  Borrowed from the harness. */
+const char *flue_harness_plugin_options(flue_harness *harness,
+                                        const char *stem);
+
+#endif
