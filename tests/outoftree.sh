@@ -1,0 +1,58 @@
+#!/bin/bash
+# The out-of-tree plugin test: install flue into a staging folder, copy a
+# plugin source and an embedding program (nothing else) into a scratch
+# folder, build both with the installed header and flue.pc only, and run
+# them with the installed flue.
+set -eu
+staging=$(mktemp -d /tmp/flue-stage-XXXXXX)
+work=$(mktemp -d /tmp/flue-oot-XXXXXX)
+trap 'rm -rf "$staging" "$work"' EXIT
+
+${MAKE:-make} -s -C "$FLUE_TEST_BUILDDIR" install DESTDIR="$staging" >"$work/install.log" 2>&1 ||
+	{ cat "$work/install.log"; echo "FAIL: make install"; exit 1; }
+
+libdir=$FLUE_TEST_LIBDIR
+bindir=$FLUE_TEST_BINDIR
+export PKG_CONFIG_SYSROOT_DIR=$staging
+export PKG_CONFIG_LIBDIR=$staging$libdir/pkgconfig
+unset PKG_CONFIG_PATH
+export LD_LIBRARY_PATH=$staging$libdir
+
+cp "$FLUE_TEST_SRCDIR/tests/outoftree/hello.c" "$FLUE_TEST_SRCDIR/tests/outoftree/embed.c" "$work/"
+cd "$work"
+
+cflags=$(pkg-config --cflags flue)
+libs=$(pkg-config --libs flue)
+case "$cflags $libs" in
+*"$FLUE_TEST_SRCDIR"*|*"$FLUE_TEST_BUILDDIR"*)
+	echo "FAIL: flue.pc points into the source or build tree: $cflags $libs"; exit 1 ;;
+esac
+[ -f "$staging$(pkg-config --variable=includedir flue)/flue/plugin.h" ] ||
+	{ echo "FAIL: plugin.h not installed"; exit 1; }
+plugindir=$staging$(pkg-config --variable=plugindir flue)
+[ -f "$plugindir/local.so" ] || { echo "FAIL: local.so not installed in $plugindir"; exit 1; }
+[ ! -e "$plugindir/local.la" ] || true
+
+# shellcheck disable=SC2086
+$CC ${FLUE_TEST_SANITIZER_FLAGS:-} -std=c99 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+	$cflags -o hello.so hello.c
+exported=$(nm -D --defined-only hello.so | awk '$2 == "T" {print $3}')
+[ "$exported" = "flue_plugin_entry" ] || { echo "FAIL: hello.so exports: $exported"; exit 1; }
+
+# shellcheck disable=SC2086
+$CC ${FLUE_TEST_SANITIZER_FLAGS:-} -std=c99 -Wall -Wextra -Werror $cflags -o embed embed.c $libs
+
+flue=$staging$bindir/flue
+out=$(FLUE_PLUGIN_PATH=$work "$flue" plugins 2>&1) || true
+grep -Eq 'hello +sandbox +1\.2\.3 +ABI 1\.0 +loaded' <<<"$out" ||
+	{ echo "FAIL: flue plugins does not list hello:"; echo "$out"; exit 1; }
+
+status=0
+out=$(FLUE_PLUGIN_PATH=$work "$flue" sandbox exec --sandbox hello -- ping 2>&1) || status=$?
+[ "$status" -eq 7 ] && [ "$out" = "hello from out of tree: ping" ] ||
+	{ echo "FAIL: exec through hello: status $status, output: $out"; exit 1; }
+
+out=$(./embed "$plugindir")
+[ "$out" = "embedded in bash" ] || { echo "FAIL: embed printed: $out"; exit 1; }
+
+echo "1 passed, 0 failed"
