@@ -121,7 +121,13 @@ run_exec(const struct cli_harness_args *hargs, const struct exec_args *a)
 	flue_harness *harness;
 	int rc;
 
-	if ((rc = cli_harness_open(hargs, 0, &harness)) != CLI_OK)
+	struct cli_harness_args only_sandbox = *hargs;
+	const char *sandbox_list[] = {a->sandbox ? a->sandbox : "local", NULL};
+
+	/* Without --plugin, load just the sandbox asked for. */
+	if (hargs->n_plugins == 0)
+		only_sandbox.plugins = sandbox_list;
+	if ((rc = cli_harness_open(&only_sandbox, 0, &harness)) != CLI_OK)
 		return rc;
 	if (flue_cancel_new(&interrupt_cancel, &err) != 0 ||
 	    flue_workspace_open(&ws, harness, a->sandbox, a->session,

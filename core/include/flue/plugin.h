@@ -9,7 +9,11 @@
  * ABI changelog (newest first).  Rules: the major number changes when a
  * built plugin would break; the minor number when something is appended.
  * Structs that cross the boundary only grow at the end.  flue loads a
- * plugin when plugin.major == host.major and plugin.minor <= host.minor.
+ * plugin when plugin.major == host.major and plugin.minor <= host.minor,
+ * so every struct flue hands a plugin (host table, requests, results to
+ * fill) is at least as large as the plugin knows it; only the tables a
+ * plugin hands flue (descriptor, operation tables) carry a size that flue
+ * checks before reading members added later.
  *
  *   1.0  2026-11-22  First ABI: descriptor, host table, sandbox operations,
  *                    provider streaming shape, tool declarations/calls.
@@ -171,9 +175,10 @@ struct flue_stat {
 	uint32_t reserved;
 };
 
-/* Called once per directory entry ("." and ".." excluded).  name is
- * [borrowed].  Return 0 to go on, non-zero to stop (the list operation
- * then returns that value). */
+/* Called once per directory entry ("." and ".." excluded), in no
+ * particular order.  name is [borrowed].  Return 0 to go on, or a positive
+ * value to stop: the list operation then returns that value (negative
+ * values are reserved for FLUE_E* codes). */
 typedef int (*flue_dirent_fn)(void *payload, const char *name, uint32_t type);
 
 /* Called with output as it arrives (chunk is [borrowed]).  stream is 1 for
@@ -205,7 +210,8 @@ struct flue_exec_request {
 /* [caller-owned], zeroed by the caller, filled by the plugin on success.
  * stdout_data/stderr_data are [transferred] (host->alloc, NUL-terminated). */
 struct flue_exec_result {
-	int exit_code;                /* 124 on timeout, 128+N if killed by N */
+	int exit_code;                /* 124 on timeout, 128+N if killed by
+	                                 signal N, -1 if the status was lost */
 	uint32_t timed_out;           /* 1 when the deadline killed it */
 	struct flue_bytes stdout_data;
 	struct flue_bytes stderr_data;
@@ -227,8 +233,8 @@ struct flue_sandbox_ops {
 	uint32_t size;   /* sizeof(struct flue_sandbox_ops) in the plugin */
 	uint32_t reserved;
 
-	/* Open a workspace for session_id [borrowed] with options_json
-	 * [borrowed] (a JSON object, never NULL).  *out_workspace is an opaque
+	/* Open a workspace for session_id [borrowed, never NULL] with
+	 * options_json [borrowed] (a JSON object, never NULL).  *out_workspace is an opaque
 	 * handle owned by the plugin until close().  [main] */
 	int (*open)(void *instance, const char *session_id,
 	            const char *options_json, void **out_workspace,
@@ -246,15 +252,23 @@ struct flue_sandbox_ops {
 	 * content, never a part.  Parent directories must exist. */
 	int (*write_file)(void *workspace, const char *path, const void *data,
 	                  size_t len, struct flue_error *err);
+	/* A broken symlink is not an error: is_symlink 1, type OTHER. */
 	int (*stat)(void *workspace, const char *path, struct flue_stat *out,
 	            struct flue_error *err);
 	int (*list_dir)(void *workspace, const char *path, flue_dirent_fn fn,
 	                void *payload, struct flue_error *err);
-	/* *out_exists is 1 or 0; a missing path is not an error. */
+	/* *out_exists is 1 or 0; a missing path (or a broken symlink) is not
+	 * an error, but one that cannot be checked (permission) is. */
 	int (*exists)(void *workspace, const char *path, int *out_exists,
 	              struct flue_error *err);
+	/* FLUE_MKDIR_RECURSIVE: like `mkdir -p`, an existing directory is
+	 * fine; a file in the way is FLUE_ENOTDIR or FLUE_EEXIST.  Without
+	 * it, an existing path is FLUE_EEXIST. */
 	int (*mkdir)(void *workspace, const char *path, uint32_t flags,
 	             struct flue_error *err);
+	/* Never follows symlinks.  A directory needs FLUE_REMOVE_RECURSIVE
+	 * (else FLUE_EISDIR); FLUE_REMOVE_FORCE makes a missing path not an
+	 * error. */
 	int (*remove)(void *workspace, const char *path, uint32_t flags,
 	              struct flue_error *err);
 	/* Runs a command.  A timeout is not an error: it returns 0 with
