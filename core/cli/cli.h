@@ -23,6 +23,10 @@ int cmd_plugins(int argc, char **argv);
 void cmd_plugins_help(void);
 int cmd_sandbox(int argc, char **argv);
 void cmd_sandbox_help(void);
+int cmd_init(int argc, char **argv);
+void cmd_init_help(void);
+int cmd_render(int argc, char **argv);
+void cmd_render_help(void);
 
 /* Print "flue: <message>" to stderr. */
 void cli_error(const char *fmt, ...) FLUE_PRINTF(1, 2);

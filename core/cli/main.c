@@ -7,8 +7,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "suggest.h"
 
 static const struct cli_command commands[] = {
+	{"init", "create a new flue project",
+	 cmd_init, cmd_init_help},
+	{"render", "print the system prompt and tools an agent's model gets",
+	 cmd_render, cmd_render_help},
 	{"plugins", "list the plugins found, loaded and refused",
 	 cmd_plugins, cmd_plugins_help},
 	{"sandbox", "run a command in a sandbox workspace",
@@ -69,49 +74,15 @@ main_help(void)
 	       "  130  interrupted (Ctrl-C)\n");
 }
 
-/* Levenshtein distance, for "did you mean". */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= 63 || la >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			if (up + 1 < best)
-				best = up + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 static int
 unknown_command(const char *name)
 {
-	const char *closest = NULL;
-	size_t best = 3;
+	const char *names[N_COMMANDS + 1] = {0};
+	const char *closest;
 
-	for (size_t i = 0; i < N_COMMANDS; i++) {
-		size_t d = edit_distance(name, commands[i].name);
-
-		if (d < best) {
-			best = d;
-			closest = commands[i].name;
-		}
-	}
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		names[i] = commands[i].name;
+	closest = flue_suggest(name, names, 0);
 	if (closest != NULL)
 		return cli_usage(NULL, "unknown command '%s'; did you mean '%s'?",
 		                 name, closest);

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "error.h"
 #include "harness.h"
+#include "yaml.h"
 
 static const char *const default_plugins[] = {"local", NULL};
 
@@ -68,11 +69,16 @@ dir_list_add(struct dir_list *list, const char *base, const char *dir,
  * .flue/plugins, then the installed folder. */
 static int
 build_search_path(struct dir_list *list, const char *project_dir,
+                  const char *const *option_dirs,
                   const char *const *config_dirs, const char *cwd)
 {
 	const char *env = getenv("FLUE_PLUGIN_PATH");
 	int rc = 0;
 
+	/* Folders given by the caller (--plugin-path) are relative to the
+	 * current folder; flue.yaml's to the project. */
+	for (size_t i = 0; option_dirs && option_dirs[i] && rc == 0; i++)
+		rc = dir_list_add(list, cwd, option_dirs[i], "config");
 	for (size_t i = 0; config_dirs && config_dirs[i] && rc == 0; i++)
 		rc = dir_list_add(list, project_dir, config_dirs[i], "config");
 	if (env != NULL && rc == 0) {
@@ -168,6 +174,45 @@ load_requested(flue_harness *harness, const char *const *plugins,
 	return first_rc;
 }
 
+/* Merge flue.yaml's plugin_options under the caller's (the caller's
+ * options for a plugin replace the file's). */
+static int
+merge_config_options(flue_harness *harness, struct flue_error *err)
+{
+	json_object *file = harness->project.config.plugin_options;
+
+	if (file == NULL)
+		return 0;
+	json_object_object_foreach(file, name, options) {
+		json_object *copy = NULL;
+		int rc;
+
+		if (json_object_object_get_ex(harness->plugin_options, name, NULL))
+			continue;
+		rc = flue_yaml_copy(options, &copy, err);
+		if (rc != 0)
+			return rc;
+		if (json_object_object_add(harness->plugin_options, name, copy)) {
+			json_object_put(copy);
+			return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		}
+	}
+	return 0;
+}
+
+/* A JSON list of strings as a NULL-terminated array [caller-owned; the
+ * strings borrowed from list]. */
+static const char **
+string_list(json_object *list)
+{
+	size_t n = json_object_array_length(list);
+	const char **out = calloc(n + 1, sizeof(char *));
+
+	for (size_t i = 0; out != NULL && i < n; i++)
+		out[i] = json_object_get_string(json_object_array_get_idx(list, i));
+	return out;
+}
+
 FLUE_API int
 flue_harness_open(flue_harness **out,
                   const struct flue_harness_options *options,
@@ -175,7 +220,9 @@ flue_harness_open(flue_harness **out,
 {
 	struct flue_harness_options opts = {0};
 	struct dir_list dirs = {0};
-	char cwd[PATH_MAX], project[PATH_MAX];
+	const char **config_plugins = NULL, **config_path = NULL;
+	const char *const *plugins;
+	char cwd[PATH_MAX];
 	flue_harness *harness;
 	int rc;
 
@@ -187,20 +234,33 @@ flue_harness_open(flue_harness **out,
 		return flue_error_set(err, flue_status_from_errno(errno),
 		                      "cannot read the current directory: %s",
 		                      strerror(errno));
-	if (realpath(opts.project_dir ? opts.project_dir : cwd, project) == NULL)
-		return flue_error_set(err, flue_status_from_errno(errno),
-		                      "project folder %s: %s",
-		                      opts.project_dir ? opts.project_dir : cwd,
-		                      strerror(errno));
 	harness = calloc(1, sizeof(*harness));
-	if (harness == NULL || (harness->project_dir = strdup(project)) == NULL) {
-		free(harness);
+	if (harness == NULL)
 		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
-	}
-	rc = parse_plugin_options(harness, opts.plugin_options_json, err);
+	/* An explicit folder is the root; otherwise look upward for it. */
+	rc = flue_project_open(opts.project_dir ? opts.project_dir : cwd,
+	                       opts.project_dir == NULL, &harness->project, err);
 	if (rc != 0)
 		goto fail;
-	rc = build_search_path(&dirs, project, opts.plugin_path, cwd);
+	harness->project_dir = strdup(harness->project.root);
+	if (harness->project_dir == NULL) {
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = parse_plugin_options(harness, opts.plugin_options_json, err);
+	if (rc == 0)
+		rc = merge_config_options(harness, err);
+	if (rc != 0)
+		goto fail;
+	if (harness->project.config.plugin_path != NULL &&
+	    (config_path = string_list(harness->project.config.plugin_path)) ==
+	    NULL) {
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* Folders from the command line first, then flue.yaml's. */
+	rc = build_search_path(&dirs, harness->project_dir, opts.plugin_path,
+	                       config_path, cwd);
 	if (rc == 0)
 		rc = copy_search_path(harness, &dirs);
 	if (rc != 0) {
@@ -210,19 +270,35 @@ flue_harness_open(flue_harness **out,
 	rc = flue_loader_new(&harness->loader, dirs.dirs, dirs.n, err);
 	if (rc != 0)
 		goto fail;
-	rc = load_requested(harness, opts.plugins ? opts.plugins :
-	                    default_plugins, opts.flags & FLUE_HARNESS_PROBE_ALL,
-	                    err);
-	if (rc != 0 && !(opts.flags & FLUE_HARNESS_PROBE_ALL))
+	plugins = opts.plugins;
+	if (plugins == NULL && harness->project.config.plugins != NULL) {
+		config_plugins = string_list(harness->project.config.plugins);
+		if (config_plugins == NULL) {
+			rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+			goto fail;
+		}
+		plugins = config_plugins;
+	}
+	rc = load_requested(harness, plugins ? plugins : default_plugins,
+	                    opts.flags & FLUE_HARNESS_PROBE_ALL, err);
+	if (rc != 0 && !(opts.flags & FLUE_HARNESS_PROBE_ALL)) {
+		if (plugins == config_plugins && harness->project.config.path)
+			flue_error_prefix(err, "%s: plugins",
+			                  harness->project.config.path);
 		goto fail;
+	}
 	if (opts.flags & FLUE_HARNESS_PROBE_ALL) {
 		flue_error_clear(err);
 		flue_loader_probe_all(harness->loader, options_for_probe, harness);
 	}
+	free(config_plugins);
+	free(config_path);
 	dir_list_clear(&dirs);
 	*out = harness;
 	return 0;
 fail:
+	free(config_plugins);
+	free(config_path);
 	dir_list_clear(&dirs);
 	flue_harness_close(harness);
 	return rc;
@@ -240,6 +316,7 @@ flue_harness_close(flue_harness *harness)
 			free(harness->search_path[i]);
 	free(harness->search_path);
 	free(harness->project_dir);
+	flue_project_clear(&harness->project);
 	free(harness);
 }
 

@@ -8,9 +8,11 @@
 #include <flue/flue.h>
 
 #include "loader.h"
+#include "project.h"
 
 struct flue_harness {
-	char *project_dir;               /* owned, absolute */
+	char *project_dir;               /* owned, absolute: project.root */
+	struct flue_project project;     /* owned: folders and flue.yaml */
 	struct flue_loader *loader;      /* owned */
 	char **search_path;              /* owned, NULL-terminated */
 	json_object *plugin_options;     /* owned; object name -> options */

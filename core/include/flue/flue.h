@@ -108,6 +108,53 @@ const struct flue_plugin_report *flue_harness_plugin_report(
 /* The folders searched, in order, NULL-terminated.  [borrowed] */
 const char *const *flue_harness_search_path(const flue_harness *harness);
 
+/* The project's root (holds flue.yaml or .flue/) and its source folder
+ * (agents/, roles/, skills/).  [borrowed] */
+const char *flue_harness_project_root(const flue_harness *harness);
+const char *flue_harness_source_dir(const flue_harness *harness);
+
+/* ---- rendering: what the model would get ----------------------------- */
+
+typedef void (*flue_warning_fn)(void *payload, const char *message);
+
+struct flue_render_options {
+	uint32_t size;              /* sizeof(struct flue_render_options) */
+	uint32_t reserved;
+	const char *agent;          /* [borrowed] agent name (file stem) */
+	const char *role;           /* [borrowed] the call's role, or NULL */
+	const char *payload_json;   /* [borrowed] JSON payload, or NULL */
+	const char *cwd;            /* [borrowed] working directory in the
+	                               sandbox (relative: to its default) */
+	int64_t now;                /* seconds since the epoch; 0: now */
+	flue_warning_fn warn;       /* skipped skills etc.; NULL: dropped */
+	void *warn_payload;
+};
+
+/* [caller-owned] filled by flue_render; free with flue_rendered_free. */
+struct flue_rendered {
+	char *system_prompt;        /* the exact system prompt */
+	size_t system_prompt_len;
+	size_t fixed_bytes;         /* bytes of it that are flue's own text */
+	char *tools_json;           /* JSON array of {name, description,
+	                               parameters} */
+	char *request_json;         /* {"model", "thinking", "system",
+	                               "tools", "messages": []} */
+	char *model;                /* NULL when none is configured */
+	char *thinking;
+	char *role;                 /* the role applied, or NULL */
+	char *sandbox;              /* the sandbox plugin */
+	char *cwd;                  /* the working directory used */
+	size_t skills;              /* how many skills are listed */
+	int context_files;          /* AGENTS.md/CLAUDE.md found (0-2) */
+};
+
+/* Load the agent, substitute the payload, open its sandbox, discover
+ * AGENTS.md, CLAUDE.md and skills there, and render the system prompt
+ * and tool list exactly as a run would send them. */
+int flue_render(flue_harness *harness, const struct flue_render_options *options,
+                struct flue_rendered *out, struct flue_error *err);
+void flue_rendered_free(struct flue_rendered *rendered);
+
 /* ---- workspaces ------------------------------------------------------ */
 
 typedef struct flue_workspace flue_workspace;

@@ -1,0 +1,1420 @@
+/* One CommonMark document from many Markdown fragments.  Each fragment is
+ * parsed by cmark; headings are shifted and values substituted on that
+ * tree, so no value can change the structure.  The output is spliced
+ * from the sources (cmark's own renderer escapes and re-indents far more
+ * than needed) and parsed again to prove it is the same tree; when it is
+ * not, cmark renders the tree instead. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmark.h>
+
+#include "common.h"
+#include "markdown.h"
+
+#define BOM "\xef\xbb\xbf"
+#define BOM_LEN 3
+#define REPLACEMENT "\xef\xbf\xbd"      /* U+FFFD */
+#define REPLACEMENT_LEN 3
+
+#define PARSE_OPTIONS (CMARK_OPT_SOURCEPOS | CMARK_OPT_VALIDATE_UTF8)
+
+/* Clean-up passes after a substitution.  Each pass removes what the last
+ * one left empty; real values settle in one or two, and what is left
+ * after the last pass only costs the splice, never the structure. */
+#define TIDY_PASSES 8
+
+/* Characters that mean something in inline Markdown wherever they are. */
+#define INLINE_SPECIALS "\\`*_[]<>#!|~&"
+
+/* A growing NUL-terminated byte string.  A failed allocation sticks in
+ * failed, so that a run of appends is checked once at its end. */
+struct buf {
+	char *data;             /* [owned] NULL until the first append */
+	size_t len, cap;
+	int failed;
+};
+
+struct flue_md_doc {
+	cmark_node *root;       /* [owned] every fragment's blocks, shifted
+	                         * and substituted: the expected tree */
+	struct buf source;      /* the spliced text of those fragments */
+	int used_fallback;
+};
+
+/* The nodes of one tree collected before they are changed: replacing a
+ * node inserts and removes siblings, which cmark's iterator must not
+ * see. */
+struct node_list {
+	cmark_node **v;         /* [owned] array; the nodes are borrowed */
+	size_t n, cap;
+	int failed;
+};
+
+/* One fragment while it is appended. */
+struct fragment {
+	const struct flue_md_fragment *in;      /* [borrowed] */
+	const char *name;       /* [borrowed] for messages */
+	unsigned first_line;
+	struct buf src;         /* normalised text that cmark parsed */
+	size_t *lines;          /* [owned] offset where each line starts */
+	size_t n_lines;
+	cmark_node *tree;       /* [owned] until moved into the doc */
+	int changed;            /* a substitution changed the tree */
+	struct flue_error *err; /* [borrowed] may be NULL */
+};
+
+/* ---- byte strings ------------------------------------------------------ */
+
+static void
+buf_add(struct buf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *data;
+
+	if (b->failed)
+		return;
+	if (n > SIZE_MAX / 2 - b->len) {
+		b->failed = 1;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		data = realloc(b->data, cap);
+		if (data == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->data = data;
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static void
+buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+static void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+static void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Hand b's bytes over as a NUL-terminated string ("" when empty). */
+static char *
+buf_take(struct buf *b, size_t *len)
+{
+	char *s;
+
+	buf_add(b, "", 0);
+	if (b->failed || b->data == NULL) {
+		buf_free(b);
+		return NULL;
+	}
+	s = b->data;
+	if (len != NULL)
+		*len = b->len;
+	memset(b, 0, sizeof(*b));
+	return s;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------- */
+
+/* The length of the well-formed UTF-8 sequence at s[0, n), or 0 for an
+ * ill-formed one.  NUL counts as ill-formed: cmark would replace it, and
+ * it cannot travel in a C string. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need;
+
+	if (s[0] == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 2;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;      /* no surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;      /* nothing above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < need; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return need;
+}
+
+/* Append text[0, len) with every ill-formed byte replaced by U+FFFD and
+ * CRLF and CR turned into LF. */
+static void
+add_clean(struct buf *b, const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0, run, n;
+
+	while (i < len) {
+		/* Plain ASCII goes over in runs: sources are mostly that. */
+		for (run = i; run < len && s[run] < 0x80 && s[run] != 0 &&
+		     s[run] != '\r'; run++)
+			;
+		buf_add(b, text + i, run - i);
+		i = run;
+		if (i >= len)
+			break;
+		if (s[i] == '\r') {
+			buf_addc(b, '\n');
+			i += i + 1 < len && s[i + 1] == '\n' ? 2 : 1;
+			continue;
+		}
+		n = utf8_len(s + i, len - i);
+		if (n == 0) {
+			buf_add(b, REPLACEMENT, REPLACEMENT_LEN);
+			i++;
+		} else {
+			buf_add(b, text + i, n);
+			i += n;
+		}
+	}
+}
+
+/* ---- node lists -------------------------------------------------------- */
+
+static void
+list_push(struct node_list *l, cmark_node *node)
+{
+	cmark_node **v;
+	size_t cap;
+
+	if (l->failed)
+		return;
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 32;
+		v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL) {
+			l->failed = 1;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = node;
+}
+
+static int
+is_type(cmark_node *node, cmark_node_type type)
+{
+	return node != NULL && cmark_node_get_type(node) == type;
+}
+
+static int
+is_break(cmark_node *node)
+{
+	return is_type(node, CMARK_NODE_SOFTBREAK) ||
+	       is_type(node, CMARK_NODE_LINEBREAK);
+}
+
+static int
+in_heading(cmark_node *node)
+{
+	for (; node != NULL; node = cmark_node_parent(node))
+		if (is_type(node, CMARK_NODE_HEADING))
+			return 1;
+	return 0;
+}
+
+static void
+remove_node(cmark_node *node)
+{
+	cmark_node_unlink(node);
+	cmark_node_free(node);
+}
+
+static void
+cmark_string_free(char *s)
+{
+	cmark_get_default_mem_allocator()->free(s);
+}
+
+/* ---- source lines ------------------------------------------------------ */
+
+static int
+index_lines(struct fragment *f)
+{
+	const char *s = f->src.data;
+	size_t n = 1, k = 0;
+
+	for (size_t i = 0; i < f->src.len; i++)
+		if (s[i] == '\n')
+			n++;
+	f->lines = malloc(n * sizeof(*f->lines));
+	if (f->lines == NULL)
+		return FLUE_ENOMEM;
+	f->lines[k++] = 0;
+	for (size_t i = 0; i < f->src.len; i++)
+		if (s[i] == '\n')
+			f->lines[k++] = i + 1;
+	f->n_lines = n;
+	return 0;
+}
+
+/* Line i (0-based) without its '\n'. */
+static const char *
+line_at(const struct fragment *f, size_t i, size_t *len)
+{
+	size_t start = f->lines[i];
+	size_t end = i + 1 < f->n_lines ? f->lines[i + 1] - 1 : f->src.len;
+
+	*len = end - start;
+	return f->src.data + start;
+}
+
+static int
+is_blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t')
+			return 0;
+	return 1;
+}
+
+static size_t
+first_line_of(const struct fragment *f, cmark_node *node)
+{
+	int line = cmark_node_get_start_line(node);
+
+	if (line < 1)
+		line = 1;
+	return (size_t)line - 1 < f->n_lines ? (size_t)line - 1 :
+	       f->n_lines - 1;
+}
+
+/* ---- substitution ------------------------------------------------------ */
+
+/* Where node's text starts in the file: its own position, else that of
+ * the nearest ancestor that has one. */
+static void
+position_of(const struct fragment *f, cmark_node *node, int line_delta,
+            unsigned *line, unsigned *column)
+{
+	cmark_node *at = node;
+
+	while (at != NULL && cmark_node_get_start_line(at) <= 0)
+		at = cmark_node_parent(at);
+	if (at == NULL) {
+		*line = f->first_line;
+		*column = 1;
+		return;
+	}
+	*line = f->first_line + (unsigned)cmark_node_get_start_line(at) - 1 +
+	        (unsigned)line_delta;
+	*column = cmark_node_get_start_column(at) > 0 ?
+	          (unsigned)cmark_node_get_start_column(at) : 1;
+}
+
+/* Ask the caller for the replacement of text.  *out stays NULL when there
+ * is none or it equals text. */
+static int
+ask(struct fragment *f, cmark_node *node, int line_delta, const char *text,
+    char **out)
+{
+	struct flue_error local = {0};
+	unsigned line, column;
+	int rc;
+
+	*out = NULL;
+	position_of(f, node, line_delta, &line, &column);
+	rc = f->in->subst(f->in->subst_payload, text, strlen(text), line,
+	                  column, out, &local);
+	if (rc != 0) {
+		free(*out);
+		*out = NULL;
+		if (rc > 0)
+			rc = FLUE_ERROR;
+		if (local.message[0] == '\0')
+			return flue_error_set(f->err, rc, "%s:%u:%u: "
+			                      "substitution failed (%s)",
+			                      f->name, line, column,
+			                      flue_status_name(rc));
+		return flue_error_set(f->err, rc, "%s", local.message);
+	}
+	if (*out != NULL && strcmp(*out, text) == 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
+/* A text value: each newline becomes a soft break between text nodes,
+ * so that the value stays inside its paragraph; in a heading, where a
+ * break cannot be, a space.  Blanks around the breaks go in tidy(). */
+static int
+put_text(cmark_node *node, const char *value)
+{
+	struct buf clean = {0};
+	cmark_node *at = node, *n;
+	char *s, *nl;
+	int heading = in_heading(node);
+
+	add_clean(&clean, value, strlen(value));
+	buf_add(&clean, "", 0);
+	if (clean.failed)
+		return FLUE_ENOMEM;
+	s = clean.data;
+	if (heading) {
+		for (char *p = s; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+	}
+	nl = heading ? NULL : strchr(s, '\n');
+	if (nl != NULL)
+		*nl = '\0';
+	cmark_node_set_literal(node, s);
+	while (nl != NULL) {
+		s = nl + 1;
+		nl = strchr(s, '\n');
+		if (nl != NULL)
+			*nl = '\0';
+		n = cmark_node_new(CMARK_NODE_SOFTBREAK);
+		cmark_node_insert_after(at, n);
+		at = n;
+		n = cmark_node_new(CMARK_NODE_TEXT);
+		cmark_node_set_literal(n, s);
+		cmark_node_insert_after(at, n);
+		at = n;
+	}
+	buf_free(&clean);
+	return 0;
+}
+
+/* A code span's value: line endings read as spaces in a code span, and a
+ * newline written out could start a block on the next line. */
+static int
+put_code(cmark_node *node, const char *value)
+{
+	struct buf clean = {0};
+
+	add_clean(&clean, value, strlen(value));
+	buf_add(&clean, "", 0);
+	if (clean.failed)
+		return FLUE_ENOMEM;
+	for (char *p = clean.data; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	cmark_node_set_literal(node, clean.data);
+	buf_free(&clean);
+	return 0;
+}
+
+/* A code block's value ends with a newline, as a parsed one does; the
+ * renderer picks a fence longer than any inside. */
+static int
+put_code_block(cmark_node *node, const char *value)
+{
+	struct buf clean = {0};
+
+	add_clean(&clean, value, strlen(value));
+	if (clean.len > 0 && clean.data[clean.len - 1] != '\n')
+		buf_addc(&clean, '\n');
+	buf_add(&clean, "", 0);
+	if (clean.failed)
+		return FLUE_ENOMEM;
+	cmark_node_set_literal(node, clean.data);
+	buf_free(&clean);
+	return 0;
+}
+
+/* An HTML value is written out as it is, so it is made inert: < > & as
+ * named entities, newlines as &#10;, and as numeric entities whatever
+ * Markdown would read (the specials anywhere; blanks at either end,
+ * which could indent a block or make a hard break; - + = and the . or )
+ * after leading digits, which could start a list or an underline). */
+static int
+put_html(cmark_node *node, const char *value)
+{
+	struct buf clean = {0}, out = {0};
+	const char *s;
+	size_t n, digits = 0;
+	char entity[16];
+
+	add_clean(&clean, value, strlen(value));
+	if (is_type(node, CMARK_NODE_HTML_BLOCK))
+		while (clean.len > 0 && clean.data[clean.len - 1] == '\n')
+			clean.len--;
+	buf_add(&clean, "", 0);
+	buf_add(&out, "", 0);
+	if (clean.failed || out.failed) {
+		buf_free(&clean);
+		buf_free(&out);
+		return FLUE_ENOMEM;
+	}
+	s = clean.data;
+	n = clean.len;
+	while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '&')
+			buf_adds(&out, "&amp;");
+		else if (c == '<')
+			buf_adds(&out, "&lt;");
+		else if (c == '>')
+			buf_adds(&out, "&gt;");
+		else if (c < 0x20 || c == 0x7f ||
+		         strchr(INLINE_SPECIALS, c) != NULL ||
+		         ((i == 0 || i == n - 1) && c == ' ') ||
+		         (i == 0 && strchr("-+=", c) != NULL) ||
+		         (i == digits && i > 0 && (c == '.' || c == ')'))) {
+			snprintf(entity, sizeof(entity), "&#%u;", c);
+			buf_adds(&out, entity);
+		} else {
+			buf_addc(&out, (char)c);
+		}
+	}
+	buf_free(&clean);
+	if (out.failed) {
+		buf_free(&out);
+		return FLUE_ENOMEM;
+	}
+	cmark_node_set_literal(node, out.data);
+	buf_free(&out);
+	return 0;
+}
+
+/* A destination: blanks, controls and angle brackets are
+ * percent-encoded, since a destination cannot hold them unbracketed. */
+static int
+put_url(cmark_node *node, const char *value)
+{
+	struct buf clean = {0}, out = {0};
+	char hex[4];
+
+	add_clean(&clean, value, strlen(value));
+	buf_add(&out, "", 0);
+	for (size_t i = 0; !clean.failed && i < clean.len; i++) {
+		unsigned char c = (unsigned char)clean.data[i];
+
+		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>') {
+			snprintf(hex, sizeof(hex), "%%%02X", c);
+			buf_adds(&out, hex);
+		} else {
+			buf_addc(&out, (char)c);
+		}
+	}
+	if (clean.failed || out.failed) {
+		buf_free(&clean);
+		buf_free(&out);
+		return FLUE_ENOMEM;
+	}
+	cmark_node_set_url(node, out.data);
+	buf_free(&clean);
+	buf_free(&out);
+	return 0;
+}
+
+/* A title: a newline in it could start a block on the next line. */
+static int
+put_title(cmark_node *node, const char *value)
+{
+	struct buf clean = {0};
+
+	add_clean(&clean, value, strlen(value));
+	buf_add(&clean, "", 0);
+	if (clean.failed)
+		return FLUE_ENOMEM;
+	for (char *p = clean.data; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	cmark_node_set_title(node, clean.data);
+	buf_free(&clean);
+	return 0;
+}
+
+/* Whether the code block at node opens with a fence: its text then starts
+ * on the line after. */
+static int
+is_fenced(const struct fragment *f, cmark_node *node)
+{
+	size_t len, i = 0;
+	const char *s = line_at(f, first_line_of(f, node), &len);
+	int column = cmark_node_get_start_column(node);
+
+	/* The column skips list markers and > in front of the fence. */
+	if (column > 1 && (size_t)column - 1 < len)
+		i = (size_t)column - 1;
+	while (i < len && s[i] == ' ')
+		i++;
+	return len - i >= 3 && (memcmp(s + i, "```", 3) == 0 ||
+	                        memcmp(s + i, "~~~", 3) == 0);
+}
+
+static int
+substitute_one(struct fragment *f, cmark_node *node)
+{
+	const char *text;
+	char *value = NULL;
+	int rc = 0;
+
+	switch (cmark_node_get_type(node)) {
+	case CMARK_NODE_TEXT:
+		rc = ask(f, node, 0, cmark_node_get_literal(node), &value);
+		if (rc == 0 && value != NULL)
+			rc = put_text(node, value);
+		break;
+	case CMARK_NODE_CODE:
+		rc = ask(f, node, 0, cmark_node_get_literal(node), &value);
+		if (rc == 0 && value != NULL)
+			rc = put_code(node, value);
+		break;
+	case CMARK_NODE_CODE_BLOCK:
+		rc = ask(f, node, is_fenced(f, node),
+		         cmark_node_get_literal(node), &value);
+		if (rc == 0 && value != NULL)
+			rc = put_code_block(node, value);
+		break;
+	case CMARK_NODE_HTML_BLOCK:
+	case CMARK_NODE_HTML_INLINE:
+		rc = ask(f, node, 0, cmark_node_get_literal(node), &value);
+		if (rc == 0 && value != NULL)
+			rc = put_html(node, value);
+		break;
+	case CMARK_NODE_LINK:
+	case CMARK_NODE_IMAGE:
+		text = cmark_node_get_url(node);
+		if (text[0] != '\0') {
+			rc = ask(f, node, 0, text, &value);
+			if (rc == 0 && value != NULL) {
+				f->changed = 1;
+				rc = put_url(node, value);
+			}
+			free(value);
+			value = NULL;
+		}
+		text = cmark_node_get_title(node);
+		if (rc == 0 && text[0] != '\0') {
+			rc = ask(f, node, 0, text, &value);
+			if (rc == 0 && value != NULL)
+				rc = put_title(node, value);
+		}
+		break;
+	default:
+		break;
+	}
+	if (value != NULL)
+		f->changed = 1;
+	free(value);
+	if (rc == FLUE_ENOMEM)
+		return flue_error_set(f->err, rc, "%s: out of memory",
+		                      f->name);
+	return rc;
+}
+
+/* A replaced value can leave what a parse never gives: blanks next to a
+ * line break or at the edge of a paragraph, heading or emphasis (four of
+ * them could indent a code block, "*" and a blank make a list item), an
+ * empty emphasis ("****" is a thematic break), a line break at either
+ * end.  Remove them the way a parse would, so that the tree renders as
+ * itself.  "~~~" at the start of a line would open a fence and cmark's
+ * renderer does not escape "~": its first "~" becomes an entity. */
+static int
+tidy_pass(cmark_node *root, int *changes)
+{
+	struct node_list l = {0};
+	cmark_iter *it = cmark_iter_new(root);
+	cmark_event_type ev;
+	cmark_node *node, *parent, *prev, *next, *n;
+	const char *lit;
+	size_t s, e, len;
+	char *cut;
+
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		node = cmark_iter_get_node(it);
+		switch (cmark_node_get_type(node)) {
+		case CMARK_NODE_TEXT: case CMARK_NODE_SOFTBREAK:
+		case CMARK_NODE_LINEBREAK: case CMARK_NODE_HTML_INLINE:
+		case CMARK_NODE_HTML_BLOCK:
+			list_push(&l, node);
+			break;
+		case CMARK_NODE_EMPH: case CMARK_NODE_STRONG:
+		case CMARK_NODE_PARAGRAPH:
+			if (ev == CMARK_EVENT_EXIT)
+				list_push(&l, node);
+			break;
+		default:
+			break;
+		}
+	}
+	cmark_iter_free(it);
+	if (l.failed) {
+		free(l.v);
+		return FLUE_ENOMEM;
+	}
+	/* Children come before their parents, so a parent sees what is
+	 * left of them. */
+	for (size_t i = 0; i < l.n; i++) {
+		node = l.v[i];
+		parent = cmark_node_parent(node);
+		prev = cmark_node_previous(node);
+		next = cmark_node_next(node);
+		switch (cmark_node_get_type(node)) {
+		case CMARK_NODE_TEXT: {
+			int edges = is_type(parent, CMARK_NODE_PARAGRAPH) ||
+			            is_type(parent, CMARK_NODE_HEADING) ||
+			            is_type(parent, CMARK_NODE_EMPH) ||
+			            is_type(parent, CMARK_NODE_STRONG);
+			int line_start = is_break(prev) ||
+			                 (prev == NULL && edges);
+
+			lit = cmark_node_get_literal(node);
+			len = strlen(lit);
+			s = 0;
+			e = len;
+			if (line_start)
+				while (s < e && (lit[s] == ' ' || lit[s] == '\t'))
+					s++;
+			if (is_break(next) || (next == NULL && edges))
+				while (e > s && (lit[e - 1] == ' ' ||
+				                 lit[e - 1] == '\t'))
+					e--;
+			if (s == e) {
+				remove_node(node);
+				(*changes)++;
+				break;
+			}
+			if (line_start && is_type(parent, CMARK_NODE_PARAGRAPH) &&
+			    e - s >= 3 && memcmp(lit + s, "~~~", 3) == 0) {
+				n = cmark_node_new(CMARK_NODE_HTML_INLINE);
+				cmark_node_set_literal(n, "&#126;");
+				cmark_node_insert_before(node, n);
+				s++;
+			}
+			if (s == 0 && e == len)
+				break;
+			cut = malloc(e - s + 1);
+			if (cut == NULL) {
+				free(l.v);
+				return FLUE_ENOMEM;
+			}
+			memcpy(cut, lit + s, e - s);
+			cut[e - s] = '\0';
+			cmark_node_set_literal(node, cut);
+			free(cut);
+			(*changes)++;
+			break;
+		}
+		case CMARK_NODE_SOFTBREAK:
+		case CMARK_NODE_LINEBREAK:
+			if (prev == NULL || next == NULL || is_break(prev)) {
+				remove_node(node);
+				(*changes)++;
+			}
+			break;
+		case CMARK_NODE_HTML_INLINE:
+		case CMARK_NODE_HTML_BLOCK:
+			if (cmark_node_get_literal(node)[0] == '\0') {
+				remove_node(node);
+				(*changes)++;
+			}
+			break;
+		default:
+			if (cmark_node_first_child(node) == NULL) {
+				remove_node(node);
+				(*changes)++;
+			}
+			break;
+		}
+	}
+	free(l.v);
+	return 0;
+}
+
+static int
+tidy(struct fragment *f)
+{
+	int changes = 1, rc;
+
+	for (int pass = 0; pass < TIDY_PASSES && changes > 0; pass++) {
+		changes = 0;
+		rc = tidy_pass(f->tree, &changes);
+		if (rc != 0)
+			return flue_error_set(f->err, rc, "%s: out of memory",
+			                      f->name);
+	}
+	cmark_consolidate_text_nodes(f->tree);
+	return 0;
+}
+
+static int
+substitute(struct fragment *f)
+{
+	struct node_list l = {0};
+	cmark_iter *it = cmark_iter_new(f->tree);
+	cmark_event_type ev;
+	cmark_node *node;
+	int rc = 0;
+
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		node = cmark_iter_get_node(it);
+		switch (cmark_node_get_type(node)) {
+		case CMARK_NODE_TEXT: case CMARK_NODE_CODE:
+		case CMARK_NODE_CODE_BLOCK: case CMARK_NODE_HTML_BLOCK:
+		case CMARK_NODE_HTML_INLINE:
+			list_push(&l, node);
+			break;
+		case CMARK_NODE_LINK: case CMARK_NODE_IMAGE:
+			/* After the link text, as in the source. */
+			if (ev == CMARK_EVENT_EXIT)
+				list_push(&l, node);
+			break;
+		default:
+			break;
+		}
+	}
+	cmark_iter_free(it);
+	if (l.failed)
+		rc = flue_error_set(f->err, FLUE_ENOMEM, "%s: out of memory",
+		                    f->name);
+	for (size_t i = 0; rc == 0 && i < l.n; i++)
+		rc = substitute_one(f, l.v[i]);
+	free(l.v);
+	if (rc == 0 && f->changed)
+		rc = tidy(f);
+	return rc;
+}
+
+/* ---- open HTML blocks ------------------------------------------------- */
+
+/* How the HTML blocks that only their end condition closes (CommonMark
+ * kinds 1 to 5) start, and what closes them. */
+static const struct {
+	const char *start;      /* lower case */
+	int tag;                /* start must be followed by a blank or > */
+	const char *end[4];
+	const char *closer;
+} html_kinds[] = {
+	{ "<script", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</script>" },
+	{ "<pre", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</pre>" },
+	{ "<style", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</style>" },
+	{ "<textarea", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</textarea>" },
+	{ "<!--", 0, { "-->" }, "-->" },
+	{ "<?", 0, { "?>" }, "?>" },
+	{ "<![cdata[", 0, { "]]>" }, "]]>" },
+	{ "<!", 0, { ">" }, ">" },
+};
+
+/* Whether s starts with prefix, ASCII letters of s in any case. */
+static int
+starts_with_nocase(const char *s, const char *prefix)
+{
+	char c;
+
+	for (; *prefix; s++, prefix++) {
+		c = *s >= 'A' && *s <= 'Z' ? (char)(*s + 'a' - 'A') : *s;
+		if (c != *prefix)
+			return 0;       /* at the latest on s's NUL */
+	}
+	return 1;
+}
+
+static int
+contains_nocase(const char *s, const char *needle)
+{
+	for (; *s; s++)
+		if (starts_with_nocase(s, needle))
+			return 1;
+	return 0;
+}
+
+/* An HTML block left open at the end of its fragment, such as <script>
+ * or <!-- without their end, would swallow every fragment after it when
+ * written out again.  The expected tree gets the end it lacks, so that
+ * the rendering from it keeps them apart; the source does not, and the
+ * check after the splice sends such a document to the fallback. */
+static int
+close_open_html(struct fragment *f)
+{
+	cmark_node *last = cmark_node_last_child(f->tree);
+	const char *lit;
+	struct buf closed = {0};
+	size_t i = 0, n;
+	int found;
+
+	if (!is_type(last, CMARK_NODE_HTML_BLOCK))
+		return 0;
+	lit = cmark_node_get_literal(last);
+	while (i < 3 && lit[i] == ' ')
+		i++;
+	for (size_t k = 0; k < FLUE_ARRAY_LEN(html_kinds); k++) {
+		n = strlen(html_kinds[k].start);
+		if (!starts_with_nocase(lit + i, html_kinds[k].start))
+			continue;
+		/* CDATA in upper case only; <![cdata[ is no HTML block. */
+		if (k == 6 && memcmp(lit + i, "<![CDATA[", n) != 0)
+			return 0;
+		if (html_kinds[k].tag && lit[i + n] != ' ' &&
+		    lit[i + n] != '\t' && lit[i + n] != '>' &&
+		    lit[i + n] != '\n' && lit[i + n] != '\0')
+			continue;
+		if (k == FLUE_ARRAY_LEN(html_kinds) - 1 &&
+		    !((lit[i + n] | 0x20) >= 'a' && (lit[i + n] | 0x20) <= 'z'))
+			return 0;
+		found = 0;
+		for (size_t e = 0; e < 4 && html_kinds[k].end[e]; e++)
+			found |= contains_nocase(lit, html_kinds[k].end[e]);
+		if (found)
+			return 0;
+		buf_adds(&closed, lit);
+		if (closed.len > 0 && closed.data[closed.len - 1] != '\n')
+			buf_addc(&closed, '\n');
+		buf_adds(&closed, html_kinds[k].closer);
+		buf_addc(&closed, '\n');
+		if (closed.failed) {
+			buf_free(&closed);
+			return flue_error_set(f->err, FLUE_ENOMEM,
+			                      "%s: out of memory", f->name);
+		}
+		cmark_node_set_literal(last, closed.data);
+		buf_free(&closed);
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- headings ---------------------------------------------------------- */
+
+static int
+shifted(int level, int shift)
+{
+	/* Clamped first: level + INT_MAX must not overflow. */
+	if (shift > 6)
+		shift = 6;
+	if (shift < -6)
+		shift = -6;
+	level += shift;
+	return level < 1 ? 1 : level > 6 ? 6 : level;
+}
+
+/* Shift every heading; inside one, line breaks become spaces, since the
+ * ATX heading it is written as holds a single line. */
+static int
+shift_headings(struct fragment *f)
+{
+	struct node_list breaks = {0};
+	cmark_iter *it = cmark_iter_new(f->tree);
+	cmark_event_type ev;
+	cmark_node *node, *space;
+
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		node = cmark_iter_get_node(it);
+		if (ev == CMARK_EVENT_ENTER &&
+		    is_type(node, CMARK_NODE_HEADING))
+			cmark_node_set_heading_level(node, shifted(
+				cmark_node_get_heading_level(node),
+				f->in->heading_shift));
+		else if (is_break(node) && in_heading(node))
+			list_push(&breaks, node);
+	}
+	cmark_iter_free(it);
+	if (breaks.failed) {
+		free(breaks.v);
+		return flue_error_set(f->err, FLUE_ENOMEM, "%s: out of memory",
+		                      f->name);
+	}
+	for (size_t i = 0; i < breaks.n; i++) {
+		space = cmark_node_new(CMARK_NODE_TEXT);
+		cmark_node_set_literal(space, " ");
+		cmark_node_replace(breaks.v[i], space);
+		cmark_node_free(breaks.v[i]);
+	}
+	if (breaks.n > 0)
+		cmark_consolidate_text_nodes(f->tree);
+	free(breaks.v);
+	return 0;
+}
+
+/* ---- splicing ---------------------------------------------------------- */
+
+static int
+is_atx_line(const char *s, size_t n)
+{
+	size_t i = 0, hashes = 0;
+
+	while (i < n && i < 3 && s[i] == ' ')
+		i++;
+	while (i < n && s[i] == '#') {
+		i++;
+		hashes++;
+	}
+	return hashes >= 1 && hashes <= 6 &&
+	       (i == n || s[i] == ' ' || s[i] == '\t');
+}
+
+static int
+is_setext_underline(const char *s, size_t n)
+{
+	size_t i = 0, k;
+
+	while (i < n && i < 3 && s[i] == ' ')
+		i++;
+	if (i == n || (s[i] != '=' && s[i] != '-'))
+		return 0;
+	for (k = i; k < n && s[k] == s[i]; k++)
+		;
+	return is_blank(s + k, n - k);
+}
+
+/* The inline source of an ATX heading: between the opening and the
+ * optional closing run of #, without the blanks around it. */
+static void
+add_atx_content(struct buf *b, const char *s, size_t n)
+{
+	size_t i = 0, e = n, k;
+
+	while (i < n && s[i] == ' ')
+		i++;
+	while (i < n && s[i] == '#')
+		i++;
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'))
+		e--;
+	for (k = e; k > i && s[k - 1] == '#'; k--)
+		;
+	if (k == i) {
+		e = i;
+	} else if (k < e && (s[k - 1] == ' ' || s[k - 1] == '\t')) {
+		e = k;
+		while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'))
+			e--;
+	}
+	if (e > i) {
+		buf_addc(b, ' ');
+		buf_add(b, s + i, e - i);
+	}
+}
+
+/* A setext heading's lines joined by spaces; a backslash that made a
+ * hard break at the end of a line goes, as the break becomes a space. */
+static void
+add_setext_content(struct buf *b, const struct fragment *f, size_t first,
+                   size_t underline)
+{
+	const char *s;
+	size_t n, i, e, slashes;
+
+	for (size_t line = first; line < underline; line++) {
+		s = line_at(f, line, &n);
+		for (i = 0; i < n && (s[i] == ' ' || s[i] == '\t'); i++)
+			;
+		for (e = n; e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'); e--)
+			;
+		for (slashes = 0; slashes < e - i &&
+		     s[e - 1 - slashes] == '\\'; slashes++)
+			;
+		if (line + 1 < underline && slashes % 2 == 1)
+			e--;
+		buf_addc(b, ' ');
+		buf_add(b, s + i, e - i);
+	}
+}
+
+/* The line of the underline of the setext heading that starts at line
+ * start, or 0 when there is none before line bound.  (cmark's end
+ * position of a setext heading can run into the next block.) */
+static size_t
+underline_of(const struct fragment *f, size_t start, size_t bound)
+{
+	const char *s;
+	size_t len;
+
+	for (size_t line = start + 1; line < bound; line++) {
+		s = line_at(f, line, &len);
+		if (is_setext_underline(s, len))
+			return line;
+	}
+	return 0;
+}
+
+/* The fragment's source from its first to its last non-blank line, each
+ * top-level heading rewritten as an ATX heading of its new level.  A
+ * heading whose lines do not look as expected is copied as it is: the
+ * check after the splice sees the difference. */
+static void
+splice(struct buf *b, const struct fragment *f)
+{
+	cmark_node *heading = cmark_node_first_child(f->tree), *next;
+	size_t first = 0, last = f->n_lines, line, len, underline, bound;
+	const char *s;
+	int setext;
+
+	while (first < f->n_lines && (s = line_at(f, first, &len)) != NULL &&
+	       is_blank(s, len))
+		first++;
+	while (last > first && (s = line_at(f, last - 1, &len)) != NULL &&
+	       is_blank(s, len))
+		last--;
+	while (heading != NULL && !is_type(heading, CMARK_NODE_HEADING))
+		heading = cmark_node_next(heading);
+	for (line = first; line < last; line++) {
+		s = line_at(f, line, &len);
+		if (heading == NULL || first_line_of(f, heading) != line) {
+			buf_add(b, s, len);
+			buf_addc(b, '\n');
+			continue;
+		}
+		next = cmark_node_next(heading);
+		bound = next ? first_line_of(f, next) : last;
+		setext = !is_atx_line(s, len);
+		underline = setext ? underline_of(f, line, bound) : 0;
+		if (setext && underline == 0) {
+			buf_add(b, s, len);
+			buf_addc(b, '\n');
+		} else {
+			for (int i = cmark_node_get_heading_level(heading);
+			     i > 0; i--)
+				buf_addc(b, '#');
+			if (setext) {
+				add_setext_content(b, f, line, underline);
+				line = underline;
+			} else {
+				add_atx_content(b, s, len);
+			}
+			buf_addc(b, '\n');
+		}
+		do {
+			heading = cmark_node_next(heading);
+		} while (heading != NULL &&
+		         !is_type(heading, CMARK_NODE_HEADING));
+	}
+}
+
+/* cmark's rendering of a tree, without the blank lines around it. */
+static void
+add_rendered(struct buf *b, cmark_node *tree)
+{
+	char *text = cmark_render_commonmark(tree, CMARK_OPT_DEFAULT, 0);
+	size_t s = 0, e = strlen(text);
+
+	while (s < e && text[s] == '\n')
+		s++;
+	while (e > s && text[e - 1] == '\n')
+		e--;
+	if (e > s) {
+		buf_add(b, text + s, e - s);
+		buf_addc(b, '\n');
+	}
+	cmark_string_free(text);
+}
+
+/* ---- the document ------------------------------------------------------ */
+
+int
+flue_md_doc_new(struct flue_md_doc **out, struct flue_error *err)
+{
+	struct flue_md_doc *doc;
+
+	if (out == NULL)
+		return flue_error_set(err, FLUE_EINVAL,
+		                      "flue_md_doc_new: no out");
+	*out = NULL;
+	doc = calloc(1, sizeof(*doc));
+	if (doc == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	doc->root = cmark_node_new(CMARK_NODE_DOCUMENT);
+	*out = doc;
+	return 0;
+}
+
+void
+flue_md_doc_free(struct flue_md_doc *doc)
+{
+	if (doc == NULL)
+		return;
+	cmark_node_free(doc->root);
+	buf_free(&doc->source);
+	free(doc);
+}
+
+int
+flue_md_doc_used_fallback(const struct flue_md_doc *doc)
+{
+	return doc != NULL && doc->used_fallback;
+}
+
+static void
+fragment_free(struct fragment *f)
+{
+	buf_free(&f->src);
+	free(f->lines);
+	if (f->tree != NULL)
+		cmark_node_free(f->tree);
+}
+
+int
+flue_md_doc_append(struct flue_md_doc *doc,
+                   const struct flue_md_fragment *fragment,
+                   struct flue_error *err)
+{
+	struct fragment f = {0};
+	struct buf piece = {0};
+	cmark_node *block;
+	size_t old_len;
+	int rc;
+
+	if (doc == NULL || fragment == NULL ||
+	    (fragment->text == NULL && fragment->len > 0))
+		return flue_error_set(err, FLUE_EINVAL, "flue_md_doc_append: "
+		                      "no document, fragment or text");
+	f.in = fragment;
+	f.name = fragment->filename ? fragment->filename : "<markdown>";
+	f.first_line = fragment->first_line ? fragment->first_line : 1;
+	f.err = err;
+	if (fragment->len > FLUE_MD_MAX_FRAGMENT)
+		return flue_error_set(err, FLUE_EINVAL, "%s: %zu bytes of "
+		                      "Markdown, more than the %u a fragment may "
+		                      "have", f.name, fragment->len,
+		                      FLUE_MD_MAX_FRAGMENT);
+	if (fragment->len >= BOM_LEN &&
+	    memcmp(fragment->text, BOM, BOM_LEN) == 0)
+		add_clean(&f.src, fragment->text + BOM_LEN,
+		          fragment->len - BOM_LEN);
+	else if (fragment->len > 0)
+		add_clean(&f.src, fragment->text, fragment->len);
+	buf_add(&f.src, "", 0);
+	if (f.src.failed || index_lines(&f) != 0) {
+		fragment_free(&f);
+		return flue_error_set(err, FLUE_ENOMEM, "%s: out of memory",
+		                      f.name);
+	}
+	f.tree = cmark_parse_document(f.src.data, f.src.len, PARSE_OPTIONS);
+	cmark_consolidate_text_nodes(f.tree);
+	rc = fragment->subst != NULL ? substitute(&f) : 0;
+	if (rc == 0)
+		rc = shift_headings(&f);
+	if (rc == 0)
+		rc = close_open_html(&f);
+	if (rc != 0 || cmark_node_first_child(f.tree) == NULL) {
+		fragment_free(&f);
+		return rc;
+	}
+	/* A changed tree no longer matches its source. */
+	if (f.changed)
+		add_rendered(&piece, f.tree);
+	else
+		splice(&piece, &f);
+	old_len = doc->source.len;
+	if (!piece.failed && doc->source.len > 0)
+		buf_addc(&doc->source, '\n');
+	if (!piece.failed)
+		buf_add(&doc->source, piece.data ? piece.data : "", piece.len);
+	if (piece.failed || doc->source.failed) {
+		doc->source.failed = 0;
+		doc->source.len = old_len;
+		if (doc->source.data != NULL)
+			doc->source.data[old_len] = '\0';
+		buf_free(&piece);
+		fragment_free(&f);
+		return flue_error_set(err, FLUE_ENOMEM, "%s: out of memory",
+		                      f.name);
+	}
+	buf_free(&piece);
+	while ((block = cmark_node_first_child(f.tree)) != NULL) {
+		cmark_node_unlink(block);
+		cmark_node_append_child(doc->root, block);
+	}
+	fragment_free(&f);
+	return 0;
+}
+
+/* Whether the line s[0, n) is a thematic break of dashes, which a reader
+ * of the file would take for the start of frontmatter. */
+static int
+is_dash_break(const char *s, size_t n)
+{
+	size_t i = 0, dashes = 0;
+
+	while (i < n && i < 3 && s[i] == ' ')
+		i++;
+	for (; i < n; i++) {
+		if (s[i] == '-')
+			dashes++;
+		else if (s[i] != ' ' && s[i] != '\t')
+			return 0;
+	}
+	return dashes >= 3;
+}
+
+/* text as the output: its first line, when a dashed thematic break (the
+ * first line of a document can only be a block's start), as ***. */
+static void
+add_guarded(struct buf *b, const char *text, size_t len)
+{
+	const char *nl = memchr(text, '\n', len);
+	size_t first = nl ? (size_t)(nl - text) : len;
+
+	if (is_dash_break(text, first)) {
+		buf_adds(b, "***");
+		buf_add(b, text + first, len - first);
+	} else {
+		buf_add(b, text, len);
+	}
+}
+
+static char *
+xml_of(cmark_node *tree)
+{
+	cmark_consolidate_text_nodes(tree);
+	return cmark_render_xml(tree, CMARK_OPT_DEFAULT);
+}
+
+int
+flue_md_doc_render(struct flue_md_doc *doc, char **out, size_t *out_len,
+                   struct flue_error *err)
+{
+	struct buf text = {0};
+	cmark_node *candidate;
+	char *want, *got, *rendered;
+	size_t len;
+	int same;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
+	if (doc == NULL || out == NULL)
+		return flue_error_set(err, FLUE_EINVAL, "flue_md_doc_render: "
+		                      "no document or no out");
+	doc->used_fallback = 0;
+	if (cmark_node_first_child(doc->root) != NULL) {
+		add_guarded(&text, doc->source.data, doc->source.len);
+		if (text.failed) {
+			buf_free(&text);
+			return flue_error_set(err, FLUE_ENOMEM,
+			                      "out of memory");
+		}
+		candidate = cmark_parse_document(text.data, text.len,
+		                                 CMARK_OPT_VALIDATE_UTF8);
+		want = xml_of(doc->root);
+		got = xml_of(candidate);
+		same = strcmp(want, got) == 0;
+		cmark_string_free(want);
+		cmark_string_free(got);
+		cmark_node_free(candidate);
+		if (!same) {
+			doc->used_fallback = 1;
+			buf_free(&text);
+			rendered = cmark_render_commonmark(doc->root,
+			                                   CMARK_OPT_DEFAULT, 0);
+			len = strlen(rendered);
+			while (len > 0 && rendered[len - 1] == '\n')
+				len--;
+			add_guarded(&text, rendered, len);
+			buf_addc(&text, '\n');
+			cmark_string_free(rendered);
+		}
+	}
+	*out = buf_take(&text, out_len);
+	if (*out == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- escaping ---------------------------------------------------------- */
+
+int
+flue_md_escape(const char *text, size_t len, char **out,
+               struct flue_error *err)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	struct buf b = {0};
+	int at_start = 1;
+	size_t i = 0, n, k;
+
+	if (out == NULL || (text == NULL && len > 0))
+		return flue_error_set(err, FLUE_EINVAL,
+		                      "flue_md_escape: no text or no out");
+	*out = NULL;
+	buf_add(&b, "", 0);
+	while (i < len) {
+		/* NUL is left to the UTF-8 check below: U+FFFD. */
+		if ((s[i] < 0x20 && s[i] != 0) || s[i] == 0x7f) {
+			buf_addc(&b, ' ');
+			i += s[i] == '\r' && i + 1 < len && s[i + 1] == '\n' ?
+			     2 : 1;
+			continue;
+		}
+		if (s[i] == ' ') {
+			buf_addc(&b, ' ');
+			i++;
+			continue;
+		}
+		if (s[i] != 0 && strchr(INLINE_SPECIALS, s[i]) != NULL) {
+			buf_addc(&b, '\\');
+			buf_addc(&b, (char)s[i++]);
+		} else if (at_start && (s[i] == '-' || s[i] == '+' ||
+		                        s[i] == '=')) {
+			buf_addc(&b, '\\');
+			buf_addc(&b, (char)s[i++]);
+		} else if (at_start && s[i] >= '0' && s[i] <= '9') {
+			for (k = i; k < len && s[k] >= '0' && s[k] <= '9'; k++)
+				;
+			buf_add(&b, text + i, k - i);
+			i = k;
+			if (i < len && (s[i] == '.' || s[i] == ')')) {
+				buf_addc(&b, '\\');
+				buf_addc(&b, (char)s[i++]);
+			}
+		} else {
+			n = utf8_len(s + i, len - i);
+			if (n == 0) {
+				buf_add(&b, REPLACEMENT, REPLACEMENT_LEN);
+				i++;
+			} else {
+				buf_add(&b, text + i, n);
+				i += n;
+			}
+		}
+		at_start = 0;
+	}
+	*out = buf_take(&b, NULL);
+	if (*out == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	return 0;
+}

@@ -1,0 +1,154 @@
+/* Declarations of the core tools.  Descriptions are short on purpose:
+ * they are sent with every request, so every byte costs tokens on every
+ * turn. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+#include "fields.h"
+#include "suggest.h"
+#include "tools.h"
+#include "yaml.h"
+
+static const struct flue_tool_decl core_tools[] = {
+	{"read",
+	 "Read a text file (numbered lines; long files in pages: pass offset "
+	 "to continue). A directory is listed.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"path\":{\"type\":\"string\",\"description\":\"file or directory\"},"
+	 "\"offset\":{\"type\":\"integer\",\"minimum\":1,"
+	 "\"description\":\"first line (1-based)\"},"
+	 "\"limit\":{\"type\":\"integer\",\"minimum\":1,"
+	 "\"description\":\"most lines to return\"}},"
+	 "\"required\":[\"path\"],\"additionalProperties\":false}"},
+	{"write",
+	 "Create or overwrite a file with content; missing parent "
+	 "directories are created.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"path\":{\"type\":\"string\"},"
+	 "\"content\":{\"type\":\"string\"}},"
+	 "\"required\":[\"path\",\"content\"],\"additionalProperties\":false}"},
+	{"edit",
+	 "Replace exact text in a file. old_string must match exactly once "
+	 "unless replace_all is true.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"path\":{\"type\":\"string\"},"
+	 "\"old_string\":{\"type\":\"string\",\"minLength\":1},"
+	 "\"new_string\":{\"type\":\"string\"},"
+	 "\"replace_all\":{\"type\":\"boolean\"}},"
+	 "\"required\":[\"path\",\"old_string\",\"new_string\"],"
+	 "\"additionalProperties\":false}"},
+	{"bash",
+	 "Run a bash command in the working directory. Returns combined "
+	 "output (the tail when long) and the exit code; 124 means it timed "
+	 "out.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"command\":{\"type\":\"string\",\"minLength\":1},"
+	 "\"timeout\":{\"type\":\"integer\",\"minimum\":1,"
+	 "\"description\":\"seconds\"}},"
+	 "\"required\":[\"command\"],\"additionalProperties\":false}"},
+	{"grep",
+	 "Search file contents with a regular expression (or a literal "
+	 "string). Returns path:line: text for each match.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"pattern\":{\"type\":\"string\",\"minLength\":1},"
+	 "\"path\":{\"type\":\"string\",\"description\":\"file or directory "
+	 "(default: working directory)\"},"
+	 "\"include\":{\"type\":\"string\",\"description\":\"only files "
+	 "matching this glob, e.g. *.c\"},"
+	 "\"literal\":{\"type\":\"boolean\"},"
+	 "\"ignore_case\":{\"type\":\"boolean\"}},"
+	 "\"required\":[\"pattern\"],\"additionalProperties\":false}"},
+	{"glob",
+	 "List files matching a glob pattern such as src/**/*.c.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"pattern\":{\"type\":\"string\",\"minLength\":1},"
+	 "\"path\":{\"type\":\"string\",\"description\":\"directory to search "
+	 "(default: working directory)\"}},"
+	 "\"required\":[\"pattern\"],\"additionalProperties\":false}"},
+};
+
+const struct flue_tool_decl *
+flue_core_tools(size_t *count)
+{
+	*count = FLUE_ARRAY_LEN(core_tools);
+	return core_tools;
+}
+
+const struct flue_tool_decl *
+flue_core_tool_find(const char *name)
+{
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(core_tools); i++)
+		if (strcmp(core_tools[i].name, name) == 0)
+			return &core_tools[i];
+	return NULL;
+}
+
+static int
+append_decl(json_object *array, const struct flue_tool_decl *decl,
+            struct flue_error *err)
+{
+	json_object *tool = json_object_new_object();
+	json_object *params = json_tokener_parse(decl->parameters);
+
+	if (tool == NULL || params == NULL ||
+	    json_object_object_add(tool, "name",
+	                           json_object_new_string(decl->name)) != 0 ||
+	    json_object_object_add(tool, "description",
+	                           json_object_new_string(decl->description)) ||
+	    json_object_object_add(tool, "parameters", params) != 0 ||
+	    json_object_array_add(array, tool) != 0) {
+		json_object_put(tool);
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int
+flue_tools_select(json_object *names, const char *filename, json_object **out,
+                  struct flue_error *err)
+{
+	struct flue_fields f = {filename ? filename : "<agent>", err, 0};
+	const char *all[FLUE_ARRAY_LEN(core_tools) + 1] = {0};
+	json_object *array = json_object_new_array();
+	int rc = 0;
+
+	*out = NULL;
+	if (array == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(core_tools); i++)
+		all[i] = core_tools[i].name;
+	if (names == NULL) {
+		for (size_t i = 0; i < FLUE_ARRAY_LEN(core_tools) && rc == 0; i++)
+			rc = append_decl(array, &core_tools[i], err);
+	} else {
+		for (size_t i = 0; i < json_object_array_length(names) && rc == 0;
+		     i++) {
+			json_object *entry = json_object_array_get_idx(names, i);
+			const char *name = json_object_get_string(entry);
+			const struct flue_tool_decl *decl = flue_core_tool_find(name);
+			const char *close;
+			char where[32];
+
+			if (decl != NULL) {
+				rc = append_decl(array, decl, err);
+				continue;
+			}
+			close = flue_suggest(name, all, 0);
+			snprintf(where, sizeof(where), "tools[%zu]", i);
+			rc = flue_fields_fail(&f, entry, names, where,
+			                      "unknown tool '%s'%s%s%s; the tools are "
+			                      "read, write, edit, bash, grep, glob",
+			                      name, close ? " (did you mean '" : "",
+			                      close ? close : "", close ? "'?)" : "");
+		}
+	}
+	if (rc != 0) {
+		json_object_put(array);
+		return rc;
+	}
+	*out = array;
+	return 0;
+}
