@@ -124,6 +124,15 @@ printf -- '---\nskills: false\ntools: [read]\n---\nHi\n' >.flue/agents/lean.md
 check "no skills section" test "$(grep -c '^## Skills' $tmp/lean.txt)" -eq 0
 check "one tool" grep -q '^======== tools (1) ========' $tmp/lean.txt
 
+# Installed skills are opt-in by name (and validated).
+printf -- '---\nskills: [flue-agent-author, describe-project]\n---\nHi\n' >.flue/agents/author.md
+"$flue" render author --system >$tmp/author.txt
+check "installed skill listed" grep -qF -e "- **flue-agent-author**: Write or fix flue agents" $tmp/author.txt
+check "installed skill path" grep -qF "($FLUE_TEST_SRCDIR/skills/flue-agent-author/SKILL.md)" $tmp/author.txt
+check "installed skill not listed by default" test "$(grep -c flue-agent-author $tmp/out.txt)" -eq 0
+printf -- '---\nskills: [nope]\n---\nHi\n' >.flue/agents/noskill.md
+expect "unknown skill named" 1 "noskill.md:2:10: skills\[0\]: no skill 'nope' \(available: describe-project, flue-agent-author\)" -- "$flue" render noskill
+
 # AGENTS.md and CLAUDE.md both, frontmatter dropped, headings nested.
 printf -- '---\nowner: me\n---\n# Claude notes\nUse tabs.\n' >CLAUDE.md
 "$flue" render hello --system >$tmp/ctx.txt
