@@ -23,9 +23,8 @@
 
 #define PARSE_OPTIONS (CMARK_OPT_SOURCEPOS | CMARK_OPT_VALIDATE_UTF8)
 
-/* Clean-up passes after a substitution.  Each pass removes what the last
- * one left empty; real values settle in one or two, and what is left
- * after the last pass only costs the splice, never the structure. */
+/* Clean-up passes over a parsed tree (see tidy_pass).  Each removes what
+ * the last one left empty; real input settles in one or two. */
 #define TIDY_PASSES 8
 
 /* Characters that mean something in inline Markdown wherever they are. */
@@ -177,8 +176,11 @@ utf8_len(const unsigned char *s, size_t n)
 	return need;
 }
 
-/* Append text[0, len) with every ill-formed byte replaced by U+FFFD and
- * CRLF and CR turned into LF. */
+/* Append text[0, len) with every ill-formed byte replaced by U+FFFD,
+ * CRLF and CR turned into LF, and U+FEFF dropped: a byte-order mark that
+ * ended up first in the output would be eaten by whoever reads it.  The
+ * noncharacters U+FFFE and U+FFFF become U+FFFD too: cmark's renderer
+ * writes them as the single bytes 0xFE and 0xFF. */
 static void
 add_clean(struct buf *b, const char *text, size_t len)
 {
@@ -203,6 +205,12 @@ add_clean(struct buf *b, const char *text, size_t len)
 		if (n == 0) {
 			buf_add(b, REPLACEMENT, REPLACEMENT_LEN);
 			i++;
+		} else if (n == 3 && memcmp(text + i, BOM, BOM_LEN) == 0) {
+			i += n;
+		} else if (n == 3 && s[i] == 0xef && s[i + 1] == 0xbf &&
+		           s[i + 2] >= 0xbe) {
+			buf_add(b, REPLACEMENT, REPLACEMENT_LEN);
+			i += n;
 		} else {
 			buf_add(b, text + i, n);
 			i += n;
@@ -390,8 +398,10 @@ put_text(cmark_node *node, const char *value)
 
 	add_clean(&clean, value, strlen(value));
 	buf_add(&clean, "", 0);
-	if (clean.failed)
+	if (clean.failed) {
+		buf_free(&clean);
 		return FLUE_ENOMEM;
+	}
 	s = clean.data;
 	if (heading) {
 		for (char *p = s; *p; p++)
@@ -428,8 +438,10 @@ put_code(cmark_node *node, const char *value)
 
 	add_clean(&clean, value, strlen(value));
 	buf_add(&clean, "", 0);
-	if (clean.failed)
+	if (clean.failed) {
+		buf_free(&clean);
 		return FLUE_ENOMEM;
+	}
 	for (char *p = clean.data; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
@@ -449,8 +461,10 @@ put_code_block(cmark_node *node, const char *value)
 	if (clean.len > 0 && clean.data[clean.len - 1] != '\n')
 		buf_addc(&clean, '\n');
 	buf_add(&clean, "", 0);
-	if (clean.failed)
+	if (clean.failed) {
+		buf_free(&clean);
 		return FLUE_ENOMEM;
+	}
 	cmark_node_set_literal(node, clean.data);
 	buf_free(&clean);
 	return 0;
@@ -458,9 +472,10 @@ put_code_block(cmark_node *node, const char *value)
 
 /* An HTML value is written out as it is, so it is made inert: < > & as
  * named entities, newlines as &#10;, and as numeric entities whatever
- * Markdown would read (the specials anywhere; blanks at either end,
- * which could indent a block or make a hard break; - + = and the . or )
- * after leading digits, which could start a list or an underline). */
+ * Markdown would read (the specials anywhere; - + = ~ and the . or )
+ * after leading digits first, where they could start a list, an
+ * underline or a fence).  Blanks at either end go: they could indent a
+ * block or make a hard break. */
 static int
 put_html(cmark_node *node, const char *value)
 {
@@ -469,10 +484,12 @@ put_html(cmark_node *node, const char *value)
 	size_t n, digits = 0;
 	char entity[16];
 
+	while (*value == ' ' || *value == '\t' || *value == '\n' ||
+	       *value == '\r')
+		value++;
 	add_clean(&clean, value, strlen(value));
-	if (is_type(node, CMARK_NODE_HTML_BLOCK))
-		while (clean.len > 0 && clean.data[clean.len - 1] == '\n')
-			clean.len--;
+	while (clean.len > 0 && strchr(" \t\n", clean.data[clean.len - 1]))
+		clean.len--;
 	buf_add(&clean, "", 0);
 	buf_add(&out, "", 0);
 	if (clean.failed || out.failed) {
@@ -494,9 +511,8 @@ put_html(cmark_node *node, const char *value)
 		else if (c == '>')
 			buf_adds(&out, "&gt;");
 		else if (c < 0x20 || c == 0x7f ||
-		         strchr(INLINE_SPECIALS, c) != NULL ||
-		         ((i == 0 || i == n - 1) && c == ' ') ||
-		         (i == 0 && strchr("-+=", c) != NULL) ||
+		         (c != '~' && strchr(INLINE_SPECIALS, c) != NULL) ||
+		         (i == 0 && strchr("-+=~", c) != NULL) ||
 		         (i == digits && i > 0 && (c == '.' || c == ')'))) {
 			snprintf(entity, sizeof(entity), "&#%u;", c);
 			buf_adds(&out, entity);
@@ -553,8 +569,10 @@ put_title(cmark_node *node, const char *value)
 
 	add_clean(&clean, value, strlen(value));
 	buf_add(&clean, "", 0);
-	if (clean.failed)
+	if (clean.failed) {
+		buf_free(&clean);
 		return FLUE_ENOMEM;
+	}
 	for (char *p = clean.data; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
@@ -642,13 +660,166 @@ substitute_one(struct fragment *f, cmark_node *node)
 	return rc;
 }
 
-/* A replaced value can leave what a parse never gives: blanks next to a
- * line break or at the edge of a paragraph, heading or emphasis (four of
- * them could indent a code block, "*" and a blank make a list item), an
- * empty emphasis ("****" is a thematic break), a line break at either
- * end.  Remove them the way a parse would, so that the tree renders as
- * itself.  "~~~" at the start of a line would open a fence and cmark's
- * renderer does not escape "~": its first "~" becomes an entity. */
+/* ---- open HTML blocks ------------------------------------------------- */
+
+/* How the HTML blocks that only their end condition closes (CommonMark
+ * kinds 1 to 5) start, and what closes them.  cmark reads every start in
+ * any case, <![CDATA[ included. */
+static const struct {
+	const char *start;      /* lower case */
+	int tag;                /* start must be followed by a blank or > */
+	const char *end[4];
+	const char *closer;
+} html_kinds[] = {
+	{ "<script", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</script>" },
+	{ "<pre", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</pre>" },
+	{ "<style", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</style>" },
+	{ "<textarea", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
+	  "</textarea>" },
+	{ "<!--", 0, { "-->" }, "-->" },
+	{ "<?", 0, { "?>" }, "?>" },
+	{ "<![cdata[", 0, { "]]>" }, "]]>" },
+	{ "<!", 0, { ">" }, ">" },
+};
+
+/* Whether s starts with prefix, ASCII letters of s in any case. */
+static int
+starts_with_nocase(const char *s, const char *prefix)
+{
+	char c;
+
+	for (; *prefix; s++, prefix++) {
+		c = *s >= 'A' && *s <= 'Z' ? (char)(*s + 'a' - 'A') : *s;
+		if (c != *prefix)
+			return 0;       /* at the latest on s's NUL */
+	}
+	return 1;
+}
+
+static int
+contains_nocase(const char *s, const char *needle)
+{
+	for (; *s; s++)
+		if (starts_with_nocase(s, needle))
+			return 1;
+	return 0;
+}
+
+/* An HTML block left open at the end of its fragment, such as <script>
+ * or <!-- without their end, would swallow every fragment after it when
+ * written out again.  The expected tree gets the end it lacks, so that
+ * the rendering from it keeps them apart; the source does not, and the
+ * check after the splice sends such a document to the fallback. */
+static int
+close_open_html(struct fragment *f)
+{
+	cmark_node *last = cmark_node_last_child(f->tree);
+	const char *lit;
+	struct buf closed = {0};
+	size_t i = 0, n;
+	int found;
+
+	if (!is_type(last, CMARK_NODE_HTML_BLOCK))
+		return 0;
+	lit = cmark_node_get_literal(last);
+	while (i < 3 && lit[i] == ' ')
+		i++;
+	for (size_t k = 0; k < FLUE_ARRAY_LEN(html_kinds); k++) {
+		n = strlen(html_kinds[k].start);
+		if (!starts_with_nocase(lit + i, html_kinds[k].start))
+			continue;
+		if (html_kinds[k].tag && lit[i + n] != ' ' &&
+		    lit[i + n] != '\t' && lit[i + n] != '>' &&
+		    lit[i + n] != '\n' && lit[i + n] != '\0')
+			continue;
+		if (k == FLUE_ARRAY_LEN(html_kinds) - 1 &&
+		    !((lit[i + n] | 0x20) >= 'a' && (lit[i + n] | 0x20) <= 'z'))
+			return 0;
+		found = 0;
+		for (size_t e = 0; e < 4 && html_kinds[k].end[e]; e++)
+			found |= contains_nocase(lit, html_kinds[k].end[e]);
+		if (found)
+			return 0;
+		buf_adds(&closed, lit);
+		if (closed.len > 0 && closed.data[closed.len - 1] != '\n')
+			buf_addc(&closed, '\n');
+		buf_adds(&closed, html_kinds[k].closer);
+		buf_addc(&closed, '\n');
+		if (closed.failed) {
+			buf_free(&closed);
+			return flue_error_set(f->err, FLUE_ENOMEM,
+			                      "%s: out of memory", f->name);
+		}
+		cmark_node_set_literal(last, closed.data);
+		buf_free(&closed);
+		return 0;
+	}
+	return 0;
+}
+
+/* The tag names that start an HTML block of kind 6 (CommonMark 0.30,
+ * and "search" from later versions). */
+static const char *const block_tags[] = {
+	"address", "article", "aside", "base", "basefont", "blockquote",
+	"body", "caption", "center", "col", "colgroup", "dd", "details",
+	"dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption",
+	"figure", "footer", "form", "frame", "frameset", "h1", "h2", "h3",
+	"h4", "h5", "h6", "head", "header", "hr", "html", "iframe", "legend",
+	"li", "link", "main", "menu", "menuitem", "nav", "noframes", "ol",
+	"optgroup", "option", "p", "param", "search", "section", "source",
+	"summary", "table", "tbody", "td", "tfoot", "th", "thead", "title",
+	"tr", "track", "ul",
+};
+
+static int
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Whether inline HTML lit, written at the start of a line, would open an
+ * HTML block there.  Kinds 1 to 6 can interrupt a paragraph; kind 7, a
+ * lone complete tag, only starts one (first), and only when nothing
+ * else is on its line (alone). */
+static int
+opens_html_block(const char *lit, int first, int alone)
+{
+	size_t n, i;
+
+	if (lit[0] != '<')
+		return 0;
+	if (starts_with_nocase(lit, "<!") || starts_with_nocase(lit, "<?"))
+		return 1;       /* comments, declarations, CDATA, PIs */
+	for (size_t k = 0; k < 4; k++) {
+		n = strlen(html_kinds[k].start);
+		if (starts_with_nocase(lit, html_kinds[k].start) &&
+		    strchr(" \t\n>", lit[n]) != NULL)
+			return 1;       /* NUL included */
+	}
+	i = lit[1] == '/' ? 2 : 1;
+	for (size_t k = 0; k < FLUE_ARRAY_LEN(block_tags); k++) {
+		n = strlen(block_tags[k]);
+		if (starts_with_nocase(lit + i, block_tags[k]) &&
+		    (strchr(" \t\n>", lit[i + n]) != NULL ||
+		     (lit[i + n] == '/' && lit[i + n + 1] == '>')))
+			return 1;
+	}
+	return first && alone && is_alpha(lit[i]);
+}
+
+/* A replaced value (and, rarely, a parse: entities, a lone backslash
+ * line) can leave what cmark's renderer would write as something else:
+ * blanks next to a line break or at the edge of a paragraph, heading or
+ * emphasis (four of them indent a code block, "*" and a blank make a
+ * list item), an empty emphasis ("****" is a thematic break), a line
+ * break at either end, inline HTML that now starts a line and would open
+ * an HTML block there (it becomes text).  They go the way a parse would
+ * drop them, so that the tree renders as itself.  "~~~" starting a line
+ * would open a fence, and the renderer does not escape "~": its first
+ * "~" becomes an entity. */
 static int
 tidy_pass(cmark_node *root, int *changes)
 {
@@ -744,8 +915,20 @@ tidy_pass(cmark_node *root, int *changes)
 			break;
 		case CMARK_NODE_HTML_INLINE:
 		case CMARK_NODE_HTML_BLOCK:
-			if (cmark_node_get_literal(node)[0] == '\0') {
+			lit = cmark_node_get_literal(node);
+			if (lit[0] == '\0') {
 				remove_node(node);
+				(*changes)++;
+			} else if (is_type(node, CMARK_NODE_HTML_INLINE) &&
+			           is_type(parent, CMARK_NODE_PARAGRAPH) &&
+			           (prev == NULL || is_break(prev)) &&
+			           opens_html_block(lit, prev == NULL,
+			                            next == NULL ||
+			                            is_break(next))) {
+				n = cmark_node_new(CMARK_NODE_TEXT);
+				cmark_node_set_literal(n, lit);
+				cmark_node_replace(node, n);
+				cmark_node_free(node);
 				(*changes)++;
 			}
 			break;
@@ -810,110 +993,77 @@ substitute(struct fragment *f)
 	for (size_t i = 0; rc == 0 && i < l.n; i++)
 		rc = substitute_one(f, l.v[i]);
 	free(l.v);
-	if (rc == 0 && f->changed)
-		rc = tidy(f);
 	return rc;
 }
 
-/* ---- open HTML blocks ------------------------------------------------- */
+/* ---- code fences ------------------------------------------------------- */
 
-/* How the HTML blocks that only their end condition closes (CommonMark
- * kinds 1 to 5) start, and what closes them. */
-static const struct {
-	const char *start;      /* lower case */
-	int tag;                /* start must be followed by a blank or > */
-	const char *end[4];
-	const char *closer;
-} html_kinds[] = {
-	{ "<script", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
-	  "</script>" },
-	{ "<pre", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
-	  "</pre>" },
-	{ "<style", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
-	  "</style>" },
-	{ "<textarea", 1, { "</script>", "</pre>", "</style>", "</textarea>" },
-	  "</textarea>" },
-	{ "<!--", 0, { "-->" }, "-->" },
-	{ "<?", 0, { "?>" }, "?>" },
-	{ "<![cdata[", 0, { "]]>" }, "]]>" },
-	{ "<!", 0, { ">" }, ">" },
-};
-
-/* Whether s starts with prefix, ASCII letters of s in any case. */
+/* Whether some line of literal could close a fence of tildes. */
 static int
-starts_with_nocase(const char *s, const char *prefix)
+has_tilde_fence(const char *lit)
 {
-	char c;
+	const char *s = lit;
+	size_t i, tildes;
 
-	for (; *prefix; s++, prefix++) {
-		c = *s >= 'A' && *s <= 'Z' ? (char)(*s + 'a' - 'A') : *s;
-		if (c != *prefix)
-			return 0;       /* at the latest on s's NUL */
-	}
-	return 1;
-}
-
-static int
-contains_nocase(const char *s, const char *needle)
-{
-	for (; *s; s++)
-		if (starts_with_nocase(s, needle))
+	while (s != NULL) {
+		for (i = 0; i < 3 && s[i] == ' '; i++)
+			;
+		for (tildes = 0; s[i] == '~'; i++)
+			tildes++;
+		while (s[i] == ' ' || s[i] == '\t')
+			i++;
+		if (tildes >= 3 && (s[i] == '\n' || s[i] == '\0'))
 			return 1;
+		s = strchr(s, '\n');
+		if (s != NULL)
+			s++;
+	}
 	return 0;
 }
 
-/* An HTML block left open at the end of its fragment, such as <script>
- * or <!-- without their end, would swallow every fragment after it when
- * written out again.  The expected tree gets the end it lacks, so that
- * the rendering from it keeps them apart; the source does not, and the
- * check after the splice sends such a document to the fallback. */
+/* cmark writes a code block whose info string has a backtick with a
+ * fence of tildes, as long as the longest run of backticks inside: a
+ * line of tildes in the code would end it early and let the rest be read
+ * as Markdown.  Such an info string loses its backticks, so that the
+ * fence is made of backticks, which cmark does count. */
 static int
-close_open_html(struct fragment *f)
+fix_tilde_fences(struct fragment *f)
 {
-	cmark_node *last = cmark_node_last_child(f->tree);
-	const char *lit;
-	struct buf closed = {0};
-	size_t i = 0, n;
-	int found;
+	struct node_list l = {0};
+	cmark_iter *it = cmark_iter_new(f->tree);
+	cmark_event_type ev;
+	cmark_node *node;
+	const char *info;
+	char *fixed;
+	size_t n;
 
-	if (!is_type(last, CMARK_NODE_HTML_BLOCK))
-		return 0;
-	lit = cmark_node_get_literal(last);
-	while (i < 3 && lit[i] == ' ')
-		i++;
-	for (size_t k = 0; k < FLUE_ARRAY_LEN(html_kinds); k++) {
-		n = strlen(html_kinds[k].start);
-		if (!starts_with_nocase(lit + i, html_kinds[k].start))
-			continue;
-		/* CDATA in upper case only; <![cdata[ is no HTML block. */
-		if (k == 6 && memcmp(lit + i, "<![CDATA[", n) != 0)
-			return 0;
-		if (html_kinds[k].tag && lit[i + n] != ' ' &&
-		    lit[i + n] != '\t' && lit[i + n] != '>' &&
-		    lit[i + n] != '\n' && lit[i + n] != '\0')
-			continue;
-		if (k == FLUE_ARRAY_LEN(html_kinds) - 1 &&
-		    !((lit[i + n] | 0x20) >= 'a' && (lit[i + n] | 0x20) <= 'z'))
-			return 0;
-		found = 0;
-		for (size_t e = 0; e < 4 && html_kinds[k].end[e]; e++)
-			found |= contains_nocase(lit, html_kinds[k].end[e]);
-		if (found)
-			return 0;
-		buf_adds(&closed, lit);
-		if (closed.len > 0 && closed.data[closed.len - 1] != '\n')
-			buf_addc(&closed, '\n');
-		buf_adds(&closed, html_kinds[k].closer);
-		buf_addc(&closed, '\n');
-		if (closed.failed) {
-			buf_free(&closed);
-			return flue_error_set(f->err, FLUE_ENOMEM,
-			                      "%s: out of memory", f->name);
-		}
-		cmark_node_set_literal(last, closed.data);
-		buf_free(&closed);
-		return 0;
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		node = cmark_iter_get_node(it);
+		if (is_type(node, CMARK_NODE_CODE_BLOCK) &&
+		    strchr(cmark_node_get_fence_info(node), '`') != NULL &&
+		    has_tilde_fence(cmark_node_get_literal(node)))
+			list_push(&l, node);
 	}
+	cmark_iter_free(it);
+	for (size_t i = 0; !l.failed && i < l.n; i++) {
+		info = cmark_node_get_fence_info(l.v[i]);
+		fixed = malloc(strlen(info) + 1);
+		if (fixed == NULL) {
+			l.failed = 1;
+			break;
+		}
+		n = 0;
+		for (const char *p = info; *p; p++)
+			if (*p != '`')
+				fixed[n++] = *p;
+		fixed[n] = '\0';
+		cmark_node_set_fence_info(l.v[i], fixed);
+		free(fixed);
+	}
+	free(l.v);
+	if (l.failed)
+		return flue_error_set(f->err, FLUE_ENOMEM, "%s: out of memory",
+		                      f->name);
 	return 0;
 }
 
@@ -931,41 +1081,158 @@ shifted(int level, int shift)
 	return level < 1 ? 1 : level > 6 ? 6 : level;
 }
 
-/* Shift every heading; inside one, line breaks become spaces, since the
- * ATX heading it is written as holds a single line. */
+/* Cut the blanks at the start (lead) and the end (trail) of a text
+ * node; 1 when that left it empty and it was removed. */
+static int
+trim_text(cmark_node *node, int lead, int trail)
+{
+	const char *lit = cmark_node_get_literal(node);
+	size_t s = 0, e = strlen(lit);
+	char *cut;
+
+	while (lead && s < e && (lit[s] == ' ' || lit[s] == '\t'))
+		s++;
+	while (trail && e > s && (lit[e - 1] == ' ' || lit[e - 1] == '\t'))
+		e--;
+	if (s == e) {
+		remove_node(node);
+		return 1;
+	}
+	if (s == 0 && e == strlen(lit))
+		return 0;
+	cut = strndup(lit + s, e - s);
+	if (cut == NULL)
+		return FLUE_ENOMEM;
+	cmark_node_set_literal(node, cut);
+	free(cut);
+	return 0;
+}
+
+/* Inline HTML and link titles can span lines; in a heading, written on
+ * one line, they cannot. */
+static int
+newlines_to_spaces(cmark_node *node, const char *(*get)(cmark_node *),
+                   int (*set)(cmark_node *, const char *))
+{
+	char *copy;
+
+	if (strchr(get(node), '\n') == NULL)
+		return 0;
+	copy = strdup(get(node));
+	if (copy == NULL)
+		return FLUE_ENOMEM;
+	for (char *p = copy; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	set(node, copy);
+	free(copy);
+	return 0;
+}
+
+#define TRIM_LEAD ((uintptr_t)1)
+#define TRIM_TRAIL ((uintptr_t)2)
+
+/* Remove node, a child of a heading; when it was at an edge of the
+ * heading, the text that is there now is to lose its blanks on that
+ * side, as a parse of the heading's line would drop them. */
+static void
+remove_from_heading(cmark_node *node)
+{
+	cmark_node *parent = cmark_node_parent(node);
+	uintptr_t trim = 0;
+
+	if (is_type(parent, CMARK_NODE_HEADING)) {
+		trim = (uintptr_t)cmark_node_get_user_data(parent);
+		if (cmark_node_previous(node) == NULL)
+			trim |= TRIM_LEAD;
+		if (cmark_node_next(node) == NULL)
+			trim |= TRIM_TRAIL;
+		cmark_node_set_user_data(parent, (void *)trim);
+	}
+	remove_node(node);
+}
+
+/* Shift every heading.  Inside one, line breaks become spaces, since the
+ * ATX heading it is written as holds a single line; a break at either
+ * end (next to a line cmark left empty, or a lone backslash) goes. */
 static int
 shift_headings(struct fragment *f)
 {
-	struct node_list breaks = {0};
+	struct node_list inner = {0}, headings = {0};
 	cmark_iter *it = cmark_iter_new(f->tree);
 	cmark_event_type ev;
-	cmark_node *node, *space;
+	cmark_node *node, *space, *edge;
+	uintptr_t trim;
+	int rc = 0;
 
 	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
 		node = cmark_iter_get_node(it);
-		if (ev == CMARK_EVENT_ENTER &&
-		    is_type(node, CMARK_NODE_HEADING))
+		if (ev != CMARK_EVENT_ENTER)
+			continue;
+		if (is_type(node, CMARK_NODE_HEADING)) {
 			cmark_node_set_heading_level(node, shifted(
 				cmark_node_get_heading_level(node),
 				f->in->heading_shift));
-		else if (is_break(node) && in_heading(node))
-			list_push(&breaks, node);
+			list_push(&headings, node);
+		} else if ((is_break(node) || is_type(node, CMARK_NODE_TEXT) ||
+		            is_type(node, CMARK_NODE_HTML_INLINE) ||
+		            is_type(node, CMARK_NODE_LINK) ||
+		            is_type(node, CMARK_NODE_IMAGE)) &&
+		           in_heading(node)) {
+			list_push(&inner, node);
+		}
 	}
 	cmark_iter_free(it);
-	if (breaks.failed) {
-		free(breaks.v);
-		return flue_error_set(f->err, FLUE_ENOMEM, "%s: out of memory",
-		                      f->name);
+	if (inner.failed || headings.failed)
+		rc = FLUE_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < inner.n; i++) {
+		node = inner.v[i];
+		if (is_type(node, CMARK_NODE_TEXT) &&
+		    cmark_node_get_literal(node)[0] == '\0') {
+			remove_from_heading(node);
+			inner.v[i] = NULL;
+		} else if (is_type(node, CMARK_NODE_HTML_INLINE)) {
+			rc = newlines_to_spaces(node, cmark_node_get_literal,
+			                        cmark_node_set_literal);
+		} else if (!is_break(node) && !is_type(node, CMARK_NODE_TEXT)) {
+			rc = newlines_to_spaces(node, cmark_node_get_title,
+			                        cmark_node_set_title);
+		}
 	}
-	for (size_t i = 0; i < breaks.n; i++) {
+	for (size_t i = 0; rc == 0 && i < inner.n; i++) {
+		node = inner.v[i];
+		if (!is_break(node))
+			continue;
+		if (cmark_node_previous(node) == NULL ||
+		    cmark_node_next(node) == NULL) {
+			remove_from_heading(node);
+			continue;
+		}
 		space = cmark_node_new(CMARK_NODE_TEXT);
 		cmark_node_set_literal(space, " ");
-		cmark_node_replace(breaks.v[i], space);
-		cmark_node_free(breaks.v[i]);
+		cmark_node_replace(node, space);
+		cmark_node_free(node);
 	}
-	if (breaks.n > 0)
+	if (rc == 0 && inner.n > 0)
 		cmark_consolidate_text_nodes(f->tree);
-	free(breaks.v);
+	for (size_t i = 0; rc == 0 && i < headings.n; i++) {
+		trim = (uintptr_t)cmark_node_get_user_data(headings.v[i]);
+		cmark_node_set_user_data(headings.v[i], NULL);
+		edge = cmark_node_first_child(headings.v[i]);
+		if ((trim & TRIM_LEAD) && is_type(edge, CMARK_NODE_TEXT) &&
+		    (rc = trim_text(edge, 1, 0)) < 0)
+			break;
+		edge = cmark_node_last_child(headings.v[i]);
+		if ((trim & TRIM_TRAIL) && is_type(edge, CMARK_NODE_TEXT) &&
+		    (rc = trim_text(edge, 0, 1)) < 0)
+			break;
+		rc = 0;
+	}
+	free(inner.v);
+	free(headings.v);
+	if (rc != 0)
+		return flue_error_set(f->err, FLUE_ENOMEM, "%s: out of memory",
+		                      f->name);
 	return 0;
 }
 
@@ -1024,10 +1291,10 @@ add_atx_content(struct buf *b, const char *s, size_t n)
 		while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'))
 			e--;
 	}
-	if (e > i) {
-		buf_addc(b, ' ');
-		buf_add(b, s + i, e - i);
-	}
+	/* An empty heading keeps its space too: that is how cmark writes
+	 * it, and the fallback's output must splice as itself. */
+	buf_addc(b, ' ');
+	buf_add(b, s + i, e - i);
 }
 
 /* A setext heading's lines joined by spaces; a backslash that made a
@@ -1038,6 +1305,7 @@ add_setext_content(struct buf *b, const struct fragment *f, size_t first,
 {
 	const char *s;
 	size_t n, i, e, slashes;
+	int empty = 1;
 
 	for (size_t line = first; line < underline; line++) {
 		s = line_at(f, line, &n);
@@ -1050,9 +1318,16 @@ add_setext_content(struct buf *b, const struct fragment *f, size_t first,
 			;
 		if (line + 1 < underline && slashes % 2 == 1)
 			e--;
+		while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t'))
+			e--;
+		if (e == i)
+			continue;
 		buf_addc(b, ' ');
 		buf_add(b, s + i, e - i);
+		empty = 0;
 	}
+	if (empty)
+		buf_addc(b, ' ');
 }
 
 /* The line of the underline of the setext heading that starts at line
@@ -1145,6 +1420,23 @@ add_rendered(struct buf *b, cmark_node *tree)
 
 /* ---- the document ------------------------------------------------------ */
 
+/* What every tree goes through, the expected one and that of the spliced
+ * text alike, so that they compare equal when they mean the same.  Not
+ * only substituted trees need it: a parse can give what cmark's renderer
+ * would write as other blocks ("&#32;" four times before text, "\~~~"
+ * starting a line), and the fallback writes with that renderer. */
+static int
+normalise(struct fragment *f)
+{
+	int rc = tidy(f);
+
+	if (rc == 0)
+		rc = shift_headings(f);
+	if (rc == 0)
+		rc = fix_tilde_fences(f);
+	return rc;
+}
+
 int
 flue_md_doc_new(struct flue_md_doc **out, struct flue_error *err)
 {
@@ -1211,11 +1503,7 @@ flue_md_doc_append(struct flue_md_doc *doc,
 		                      "Markdown, more than the %u a fragment may "
 		                      "have", f.name, fragment->len,
 		                      FLUE_MD_MAX_FRAGMENT);
-	if (fragment->len >= BOM_LEN &&
-	    memcmp(fragment->text, BOM, BOM_LEN) == 0)
-		add_clean(&f.src, fragment->text + BOM_LEN,
-		          fragment->len - BOM_LEN);
-	else if (fragment->len > 0)
+	if (fragment->len > 0)
 		add_clean(&f.src, fragment->text, fragment->len);
 	buf_add(&f.src, "", 0);
 	if (f.src.failed || index_lines(&f) != 0) {
@@ -1227,7 +1515,7 @@ flue_md_doc_append(struct flue_md_doc *doc,
 	cmark_consolidate_text_nodes(f.tree);
 	rc = fragment->subst != NULL ? substitute(&f) : 0;
 	if (rc == 0)
-		rc = shift_headings(&f);
+		rc = normalise(&f);
 	if (rc == 0)
 		rc = close_open_html(&f);
 	if (rc != 0 || cmark_node_first_child(f.tree) == NULL) {
@@ -1304,15 +1592,43 @@ xml_of(cmark_node *tree)
 	return cmark_render_xml(tree, CMARK_OPT_DEFAULT);
 }
 
+/* Whether text, parsed and normalised like the fragments were, is the
+ * tree of doc. */
+static int
+splice_holds(struct flue_md_doc *doc, const struct buf *text, int *same,
+             struct flue_error *err)
+{
+	struct flue_md_fragment in = {0};
+	struct fragment f = {0};
+	char *want, *got;
+	int rc;
+
+	f.in = &in;
+	f.name = "<document>";
+	f.err = err;
+	f.tree = cmark_parse_document(text->data, text->len,
+	                              CMARK_OPT_VALIDATE_UTF8);
+	cmark_consolidate_text_nodes(f.tree);
+	rc = normalise(&f);
+	if (rc == 0) {
+		want = xml_of(doc->root);
+		got = xml_of(f.tree);
+		*same = strcmp(want, got) == 0;
+		cmark_string_free(want);
+		cmark_string_free(got);
+	}
+	cmark_node_free(f.tree);
+	return rc;
+}
+
 int
 flue_md_doc_render(struct flue_md_doc *doc, char **out, size_t *out_len,
                    struct flue_error *err)
 {
 	struct buf text = {0};
-	cmark_node *candidate;
-	char *want, *got, *rendered;
+	char *rendered;
 	size_t len;
-	int same;
+	int same, rc;
 
 	if (out != NULL)
 		*out = NULL;
@@ -1329,14 +1645,11 @@ flue_md_doc_render(struct flue_md_doc *doc, char **out, size_t *out_len,
 			return flue_error_set(err, FLUE_ENOMEM,
 			                      "out of memory");
 		}
-		candidate = cmark_parse_document(text.data, text.len,
-		                                 CMARK_OPT_VALIDATE_UTF8);
-		want = xml_of(doc->root);
-		got = xml_of(candidate);
-		same = strcmp(want, got) == 0;
-		cmark_string_free(want);
-		cmark_string_free(got);
-		cmark_node_free(candidate);
+		rc = splice_holds(doc, &text, &same, err);
+		if (rc != 0) {
+			buf_free(&text);
+			return rc;
+		}
 		if (!same) {
 			doc->used_fallback = 1;
 			buf_free(&text);

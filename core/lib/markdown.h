@@ -27,17 +27,18 @@ struct flue_md_doc;
  * that does not start its line, and a code block's position is that of
  * its first content line.
  *
- * Set *out [caller-owned, malloc'd] to the replacement, or leave it NULL
- * to keep text.  The replacement is read up to its first NUL, so a value
+ * Set *out [caller-owned, malloc'd: the module frees it] to the
+ * replacement, or leave it NULL to keep text.  The replacement is read up to its first NUL, so a value
  * cannot carry NUL bytes; invalid UTF-8 in it becomes U+FFFD.  It is
  * always literal: newlines in text become line breaks inside the same
  * paragraph (spaces in headings, code spans and titles), HTML values are
- * entity-escaped (< > & and the characters Markdown would read), and
- * nothing in a value can start a heading, a list, a code fence or any
- * other block.
+ * entity-escaped (< > & and the characters Markdown would read) and lose
+ * the blanks around them, and nothing in a value can start a heading, a
+ * list, a code fence or any other block.
  *
- * Return 0, or a FLUE_E* code with err [borrowed] filled; the error is
- * what flue_md_doc_append returns. */
+ * Return 0, or a FLUE_E* code with err [borrowed] filled; code and
+ * message are what flue_md_doc_append returns (an empty message becomes
+ * "skills/x.md:5:1: substitution failed (not_found)"). */
 typedef int (*flue_md_subst_fn)(void *payload, const char *text, size_t len,
                                 unsigned line, unsigned column, char **out,
                                 struct flue_error *err);
@@ -66,8 +67,10 @@ void flue_md_doc_free(struct flue_md_doc *doc);
 /* Parse fragment [borrowed] and add its blocks after those already in
  * doc; nothing of fragment is kept after the call.  A fragment with no
  * blocks (empty, blank lines, only link reference definitions) adds
- * nothing.  A UTF-8 BOM at its start is dropped, CRLF and CR line
- * endings become LF, invalid UTF-8 and NUL bytes become U+FFFD.
+ * nothing.  CRLF and CR line endings become LF; invalid UTF-8, NUL
+ * bytes and the noncharacters U+FFFE and U+FFFF become U+FFFD; U+FEFF (a
+ * byte-order mark, at the start or anywhere else) is dropped.  The same
+ * holds for substituted values.
  *
  * Errors: FLUE_EINVAL for a fragment over FLUE_MD_MAX_FRAGMENT bytes
  * ("agents/coder.md: 5000000 bytes of Markdown, more than the 4194304 a
