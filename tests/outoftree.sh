@@ -58,4 +58,21 @@ out=$(FLUE_PLUGIN_PATH=$work "$flue" sandbox exec --sandbox hello -- ping 2>&1) 
 out=$(./embed "$plugindir")
 [ "$out" = "embedded in bash" ] || { echo "FAIL: embed printed: $out"; exit 1; }
 
+# The installed flue scaffolds a project and renders it, with the
+# installed local plugin and the installed skills.
+datadir=$staging$FLUE_TEST_DATADIR
+[ -f "$datadir/skills/flue-agent-author/SKILL.md" ] ||
+	{ echo "FAIL: the skills were not installed under $datadir"; exit 1; }
+(
+	cd "$work" && "$flue" init fresh >/dev/null && cd fresh &&
+	printf -- '---\nskills: [flue-agent-author]\n---\nHi\n' >.flue/agents/author.md &&
+	FLUE_PLUGIN_PATH=$staging$libdir/flue/plugins FLUE_DATA_DIR=$datadir \
+		"$flue" render hello >"$work/render.txt" &&
+	FLUE_PLUGIN_PATH=$staging$libdir/flue/plugins FLUE_DATA_DIR=$datadir \
+		"$flue" render author --system >"$work/author.txt"
+) || { echo "FAIL: flue init + render with the installed flue"; exit 1; }
+grep -qx '## Role: friendly' "$work/render.txt" &&
+	grep -q 'flue-agent-author' "$work/author.txt" ||
+	{ echo "FAIL: the installed flue rendered:"; cat "$work/render.txt"; exit 1; }
+
 echo "1 passed, 0 failed"
