@@ -23,7 +23,7 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static char tmp[PATH_MAX];
+static char tmp[64];   /* a mkdtemp path: short, so paths built on it fit */
 
 static void
 setup_tmp(void)
@@ -294,7 +294,7 @@ check_project(const char *start_rel, int search_up, const char *root_rel,
 {
 	struct flue_project p;
 	struct flue_error err = {0};
-	char start[PATH_MAX], want[PATH_MAX], real[PATH_MAX];
+	char start[PATH_MAX], want[PATH_MAX * 2], real[PATH_MAX];
 
 	snprintf(start, sizeof(start), "%s/%s", tmp, start_rel);
 	ck_assert_msg(flue_project_open(start, search_up, &p, &err) == 0, "%s",
@@ -743,6 +743,11 @@ START_TEST(tools_selection)
 	ck_assert_str_eq(err.message, "a.md: tools[0]: unknown tool 'bsh' (did "
 	                 "you mean 'bash'?); the tools are read, write, edit, "
 	                 "bash, grep, glob");
+	json_object_put(names);
+	names = json_tokener_parse("[\"read\", \"bash\", \"read\"]");
+	ck_assert_int_eq(flue_tools_select(names, "a.md", &out, &err),
+	                 FLUE_EINVAL);
+	ck_assert_str_eq(err.message, "a.md: tools[2]: 'read' is listed twice");
 	json_object_put(names);
 }
 END_TEST

@@ -17,7 +17,7 @@
 #include "../core/lib/agent.h"
 #include "../core/lib/prompt.h"
 
-static char tmp[PATH_MAX];
+static char tmp[64];   /* a mkdtemp path: short, so paths built on it fit */
 static flue_harness *harness;
 static flue_workspace *workspace;
 

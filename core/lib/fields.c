@@ -124,8 +124,6 @@ flue_fields_type(struct flue_fields *f, json_object *value, json_object *parent,
 	if (have == type || (type == json_type_double && have == json_type_int))
 		return 0;
 	if (expected == NULL) {
-		json_object *probe = NULL;
-
 		switch (type) {
 		case json_type_object: expected = "a mapping"; break;
 		case json_type_array: expected = "a list"; break;
@@ -133,7 +131,7 @@ flue_fields_type(struct flue_fields *f, json_object *value, json_object *parent,
 		case json_type_int: expected = "an integer"; break;
 		case json_type_double: expected = "a number"; break;
 		case json_type_boolean: expected = "true or false"; break;
-		default: expected = flue_fields_kind(probe); break;
+		case json_type_null: expected = "null"; break;
 		}
 	}
 	return flue_fields_fail(f, value, parent, path, "expected %s, found %s",

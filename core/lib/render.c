@@ -54,10 +54,8 @@ select_skills(const struct flue_agent_settings *s, const char *filename,
 	size_t n = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (s->no_skills || all->count == 0) {
-		if (s->skills == NULL || s->no_skills)
-			return 0;
-	}
+	if (s->no_skills)
+		return 0;
 	out->items = calloc(all->count + 1, sizeof(*out->items));
 	if (out->items == NULL)
 		return flue_error_set(err, FLUE_ENOMEM, "out of memory");

@@ -106,6 +106,16 @@ append_decl(json_object *array, const struct flue_tool_decl *decl,
 	return 0;
 }
 
+static int
+fail_listed_twice(struct flue_fields *f, json_object *entry,
+                  json_object *names, const char *where, const char *name,
+                  json_object *array)
+{
+	json_object_put(array);
+	return flue_fields_fail(f, entry, names, where, "'%s' is listed twice",
+	                        name);
+}
+
 int
 flue_tools_select(json_object *names, const char *filename, json_object **out,
                   struct flue_error *err)
@@ -132,6 +142,13 @@ flue_tools_select(json_object *names, const char *filename, json_object **out,
 			const char *close;
 			char where[32];
 
+			for (size_t j = 0; decl != NULL && j < i; j++)
+				if (strcmp(json_object_get_string(
+				           json_object_array_get_idx(names, j)), name) == 0) {
+					snprintf(where, sizeof(where), "tools[%zu]", i);
+					return fail_listed_twice(&f, entry, names, where, name,
+					                         array);
+				}
 			if (decl != NULL) {
 				rc = append_decl(array, decl, err);
 				continue;
