@@ -38,7 +38,8 @@ subst_vars(void *payload, const char *text, size_t len, unsigned line,
 		for (size_t k = 0; k < 8 && vars->name[k] != NULL; k++) {
 			size_t l = strlen(vars->name[k]);
 
-			if (len - i >= l + 4 && memcmp(text + i, "{{", 2) == 0 &&
+			if (len - i >= l + 4 &&
+			    memcmp(text + i, "{{", 2) == 0 &&
 			    memcmp(text + i + 2, vars->name[k], l) == 0 &&
 			    memcmp(text + i + 2 + l, "}}", 2) == 0) {
 				value = vars->value[k];
@@ -144,9 +145,9 @@ outline(const char *text)
 		    cmark_node_get_type(n) != CMARK_NODE_HEADING)
 			continue;
 		plain_text(n, line, sizeof(line));
-		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%d:%s",
-		         out[0] ? "|" : "", cmark_node_get_heading_level(n),
-		         line);
+		snprintf(out + strlen(out), sizeof(out) - strlen(out),
+		         "%s%d:%s", out[0] ? "|" : "",
+		         cmark_node_get_heading_level(n), line);
 	}
 	cmark_iter_free(it);
 	cmark_node_free(root);
@@ -236,7 +237,8 @@ valid_utf8(const char *text)
 
 	while (*s) {
 		size_t need = *s < 0x80 ? 1 : (*s & 0xe0) == 0xc0 ? 2 :
-		              (*s & 0xf0) == 0xe0 ? 3 : (*s & 0xf8) == 0xf0 ? 4 : 0;
+		              (*s & 0xf0) == 0xe0 ? 3 :
+		              (*s & 0xf8) == 0xf0 ? 4 : 0;
 
 		if (need == 0)
 			return 0;
@@ -359,8 +361,8 @@ START_TEST(multi_line_setext_content_stays_on_one_line)
 	int fallback;
 	char *out;
 
-	out = render_one("See [a](/u \"two\nlines\") <span\nclass=x>here</span>\n"
-	                 "---\n\nafter\n", 0, NULL,
+	out = render_one("See [a](/u \"two\nlines\") <span\nclass=x>"
+	                 "here</span>\n---\n\nafter\n", 0, NULL,
 	                 "2:See a <span class=x>here</span>", &fallback);
 	ck_assert_str_eq(blocks(out), "heading,paragraph");
 	ck_assert_ptr_nonnull(strstr(out, "\"two lines\""));
@@ -728,7 +730,8 @@ END_TEST
 START_TEST(subst_in_link_url_and_title)
 {
 	struct vars v = { { "u", "t" },
-	                  { "https://x.example/a b)\n# H", "say \"hi\"\n\n# H" } };
+	                  { "https://x.example/a b)\n# H",
+	                    "say \"hi\"\n\n# H" } };
 	char *out;
 
 	out = render_one("See [the docs]({{u}} \"{{t}}\") and "
@@ -785,6 +788,48 @@ START_TEST(newlines_in_values_stay_in_the_paragraph)
 }
 END_TEST
 
+/* value put into md, a fragment under "# Top": the blocks are still
+ * want_shape (an empty or blank value may leave a paragraph out), and
+ * nothing else appeared. */
+static void
+check_injection(const char *md, const char *want_shape, const char *value)
+{
+	struct vars v = { { "x" }, { value } };
+	struct flue_md_doc *doc = new_doc();
+	int in_heading = strstr(md, "# T") != NULL;
+	char *out, want[256];
+	const char *shape;
+	size_t n;
+
+	append(doc, "# Top\n", 0);
+	append_sub(doc, md, 1, &v);
+	/* In the heading, the value is its text, on one line. */
+	snprintf(want, sizeof(want), in_heading ? "1:Top|2:T %s" : "1:Top",
+	         value);
+	for (char *c = want; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	for (n = strlen(want); want[n - 1] == ' ' || want[n - 1] == '\t'; n--)
+		want[n - 1] = '\0';
+	out = render(doc, want);
+	shape = blocks(out);
+	ck_assert_msg(strncmp(shape, "heading", 7) == 0, "%s / %s:\n%s", md,
+	              value, out);
+	shape += shape[7] == ',' ? 8 : 7;
+	ck_assert_msg(strcmp(shape, want_shape) == 0 ||
+	              strspn(value, " \n-") == strlen(value),
+	              "<%s> in <%s> gave %s:\n%s", value, md, shape, out);
+	ck_assert_int_eq(count_of(out, CMARK_NODE_HEADING), in_heading ? 2 : 1);
+	ck_assert_int_eq(count_of(out, CMARK_NODE_HTML_BLOCK), 0);
+	ck_assert_int_eq(count_of(out, CMARK_NODE_CODE_BLOCK), 0);
+	ck_assert_int_eq(count_of(out, CMARK_NODE_THEMATIC_BREAK), 0);
+	ck_assert_msg(count_of(out, CMARK_NODE_LINK) ==
+	              (strstr(md, "](") ? 1 : 0), "<%s> in <%s>:\n%s", value,
+	              md, out);
+	free(out);
+	flue_md_doc_free(doc);
+}
+
 /* Every injection attempt, in every place a value can be: the structure
  * stays what the fragment had. */
 START_TEST(injection_attempts_stay_literal)
@@ -799,7 +844,8 @@ START_TEST(injection_attempts_stay_literal)
 	};
 	static const struct { const char *md, *shape; } places[] = {
 		{ "{{x}}\n", "paragraph" },
-		{ "Before\n\n{{x}}\n\nAfter\n", "paragraph,paragraph,paragraph" },
+		{ "Before\n\n{{x}}\n\nAfter\n",
+		  "paragraph,paragraph,paragraph" },
 		{ "a\n{{x}}\nb\n", "paragraph" },
 		{ "# T {{x}}\n", "heading" },
 		{ "- {{x}}\n- b\n", "list,item,paragraph,item,paragraph" },
@@ -808,62 +854,10 @@ START_TEST(injection_attempts_stay_literal)
 		{ "[{{x}}](https://example.org/)\n", "paragraph" },
 	};
 
-	for (size_t p = 0; p < sizeof(places) / sizeof(places[0]); p++) {
-		for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-			struct vars v = { { "x" }, { values[i] } };
-			struct flue_md_doc *doc = new_doc();
-			char *out, want_outline[256];
-			const char *shape, *want = places[p].shape;
-
-			append(doc, "# Top\n", 0);
-			append_sub(doc, places[p].md, 1, &v);
-			if (strstr(places[p].md, "# T") != NULL) {
-				/* The value is the heading's text, on one
-				 * line. */
-				size_t n;
-
-				snprintf(want_outline, sizeof(want_outline),
-				         "1:Top|2:T %s", values[i]);
-				for (char *c = want_outline; *c; c++)
-					if (*c == '\n')
-						*c = ' ';
-				n = strlen(want_outline);
-				while (want_outline[n - 1] == ' ' ||
-				       want_outline[n - 1] == '\t')
-					want_outline[--n] = '\0';
-			} else {
-				strcpy(want_outline, "1:Top");
-			}
-			out = render(doc, want_outline);
-			shape = blocks(out);
-			ck_assert_msg(strncmp(shape, "heading", 7) == 0,
-			              "%s / %s:\n%s", places[p].md, values[i], out);
-			shape += shape[7] == ',' ? 8 : 7;
-			/* An empty value may leave an empty paragraph out;
-			 * nothing else may change. */
-			if (strcmp(shape, want) != 0) {
-				ck_assert_msg(strcmp(values[i], "") == 0 ||
-				              strspn(values[i], " \n-") ==
-				              strlen(values[i]),
-				              "<%s> in <%s> gave %s:\n%s",
-				              values[i], places[p].md, shape, out);
-				ck_assert_int_eq(count_of(out,
-				                 CMARK_NODE_THEMATIC_BREAK), 0);
-			}
-			ck_assert_int_eq(count_of(out, CMARK_NODE_HEADING),
-			                 strstr(places[p].md, "# T") ? 2 : 1);
-			ck_assert_int_eq(count_of(out, CMARK_NODE_HTML_BLOCK), 0);
-			ck_assert_int_eq(count_of(out, CMARK_NODE_CODE_BLOCK), 0);
-			ck_assert_int_eq(count_of(out, CMARK_NODE_THEMATIC_BREAK),
-			                 0);
-			ck_assert_msg(count_of(out, CMARK_NODE_LINK) ==
-			              (strstr(places[p].md, "](") ? 1 : 0),
-			              "<%s> in <%s>:\n%s", values[i],
-			              places[p].md, out);
-			free(out);
-			flue_md_doc_free(doc);
-		}
-	}
+	for (size_t p = 0; p < sizeof(places) / sizeof(places[0]); p++)
+		for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+			check_injection(places[p].md, places[p].shape,
+			                values[i]);
 }
 END_TEST
 
@@ -878,7 +872,8 @@ START_TEST(invalid_utf8_in_values_is_replaced)
 	                 "```\n", 0, &v, "", NULL);
 	ck_assert_str_eq(first_of(out, CMARK_NODE_PARAGRAPH),
 	                 "Text bad \xef\xbf\xbd\xef\xbf\xbd end "
-	                 "\xef\xbf\xbd\xef\xbf\xbd and \xef\xbf\xbd\xef\xbf\xbd l");
+	                 "\xef\xbf\xbd\xef\xbf\xbd and "
+	                 "\xef\xbf\xbd\xef\xbf\xbd l");
 	ck_assert_str_eq(first_of(out, CMARK_NODE_LINK), "/p\xef\xbf\xbd");
 	ck_assert_str_eq(first_of(out, CMARK_NODE_CODE_BLOCK),
 	                 "bad \xef\xbf\xbd\xef\xbf\xbd end "
@@ -938,7 +933,8 @@ START_TEST(subst_sees_each_value_with_its_position)
 	struct flue_md_fragment f = {
 		.text = "# Title\n\nSome `code` and [a link]"
 		        "(https://example.org/ \"t\")\n\n"
-		        "```\nx = 1\n```\n\n<!-- c -->\n\n- item\n  second line\n",
+		        "```\nx = 1\n```\n\n<!-- c -->\n\n"
+		        "- item\n  second line\n",
 		.filename = "skills/x.md", .first_line = 10,
 		.subst = record, .subst_payload = &c,
 	};
@@ -1016,6 +1012,14 @@ START_TEST(empty_values_leave_no_markup)
 	                 NULL);
 	ck_assert_str_eq(out, "text\n");
 	free(out);
+	/* Nested items left empty would be a line of markers, which is a
+	 * thematic break; after a paragraph, a "-" underlining it. */
+	out = render_one("- - - - {{x}}\n\ntext\n", 0, &v, "", NULL);
+	ck_assert_str_eq(out, "text\n");
+	free(out);
+	out = render_one("- a\n  - {{x}}\n", 0, &v, "", NULL);
+	ck_assert_str_eq(blocks(out), "list,item,paragraph");
+	free(out);
 }
 END_TEST
 
@@ -1036,6 +1040,16 @@ START_TEST(inline_html_left_first_stays_inline)
 	/* A lone tag cannot interrupt a paragraph, and <kbd> with text
 	 * after it opens no block: those stay HTML. */
 	ck_assert_int_eq(count_of(out, CMARK_NODE_HTML_INLINE), 3);
+	free(out);
+	/* A line inside emphasis starts a line too. */
+	out = render_one("*a\n{{x}}<div> b*\n\n# After\n", 0, &v, "1:After",
+	                 NULL);
+	ck_assert_str_eq(blocks(out), "paragraph,heading");
+	free(out);
+	v.value[0] = "~~~ b";
+	out = render_one("*a\n{{x}}*\n\n# After\n", 0, &v, "1:After", NULL);
+	ck_assert_str_eq(blocks(out), "paragraph,heading");
+	ck_assert_int_eq(count_of(out, CMARK_NODE_EMPH), 1);
 	free(out);
 }
 END_TEST
@@ -1170,13 +1184,16 @@ markdown_suite(void)
 	tcase_add_test(headings, setext_headings_become_atx);
 	tcase_add_test(headings, closing_sequences_are_dropped);
 	tcase_add_test(headings, multi_line_setext_content_stays_on_one_line);
-	tcase_add_test(headings, headings_in_lists_and_quotes_shift_by_fallback);
+	tcase_add_test(headings,
+	               headings_in_lists_and_quotes_shift_by_fallback);
 	tcase_add_test(headings, fragments_nest_under_sections);
 	suite_add_tcase(s, headings);
 
 	tcase_add_test(splice, ordinary_markdown_is_copied_byte_for_byte);
-	tcase_add_test(splice, unclosed_fence_does_not_swallow_the_next_fragment);
-	tcase_add_test(splice, unclosed_html_does_not_swallow_the_next_fragment);
+	tcase_add_test(splice,
+	               unclosed_fence_does_not_swallow_the_next_fragment);
+	tcase_add_test(splice,
+	               unclosed_html_does_not_swallow_the_next_fragment);
 	tcase_add_test(splice, link_references_stay_in_their_fragment);
 	tcase_add_test(splice, lazy_lines_and_open_lists_fall_back);
 	tcase_add_test(splice, fallback_keeps_escaped_block_starts);

@@ -599,65 +599,61 @@ is_fenced(const struct fragment *f, cmark_node *node)
 	                        memcmp(s + i, "~~~", 3) == 0);
 }
 
+/* Ask for the replacement of text, one of node's values, and put it in
+ * with put.  Errors from the callback come with err filled; put fails
+ * only for want of memory. */
+static int
+replace_value(struct fragment *f, cmark_node *node, int line_delta,
+              const char *text, int (*put)(cmark_node *, const char *))
+{
+	char *value = NULL;
+	int rc;
+
+	rc = ask(f, node, line_delta, text, &value);
+	if (rc != 0 || value == NULL)
+		return rc;
+	f->changed = 1;
+	rc = put(node, value);
+	free(value);
+	if (rc != 0)
+		return flue_error_set(f->err, rc, "%s: out of memory",
+		                      f->name);
+	return 0;
+}
+
 static int
 substitute_one(struct fragment *f, cmark_node *node)
 {
-	const char *text;
-	char *value = NULL;
 	int rc = 0;
 
 	switch (cmark_node_get_type(node)) {
 	case CMARK_NODE_TEXT:
-		rc = ask(f, node, 0, cmark_node_get_literal(node), &value);
-		if (rc == 0 && value != NULL)
-			rc = put_text(node, value);
-		break;
+		return replace_value(f, node, 0, cmark_node_get_literal(node),
+		                     put_text);
 	case CMARK_NODE_CODE:
-		rc = ask(f, node, 0, cmark_node_get_literal(node), &value);
-		if (rc == 0 && value != NULL)
-			rc = put_code(node, value);
-		break;
+		return replace_value(f, node, 0, cmark_node_get_literal(node),
+		                     put_code);
 	case CMARK_NODE_CODE_BLOCK:
-		rc = ask(f, node, is_fenced(f, node),
-		         cmark_node_get_literal(node), &value);
-		if (rc == 0 && value != NULL)
-			rc = put_code_block(node, value);
-		break;
+		return replace_value(f, node, is_fenced(f, node),
+		                     cmark_node_get_literal(node),
+		                     put_code_block);
 	case CMARK_NODE_HTML_BLOCK:
 	case CMARK_NODE_HTML_INLINE:
-		rc = ask(f, node, 0, cmark_node_get_literal(node), &value);
-		if (rc == 0 && value != NULL)
-			rc = put_html(node, value);
-		break;
+		return replace_value(f, node, 0, cmark_node_get_literal(node),
+		                     put_html);
 	case CMARK_NODE_LINK:
 	case CMARK_NODE_IMAGE:
-		text = cmark_node_get_url(node);
-		if (text[0] != '\0') {
-			rc = ask(f, node, 0, text, &value);
-			if (rc == 0 && value != NULL) {
-				f->changed = 1;
-				rc = put_url(node, value);
-			}
-			free(value);
-			value = NULL;
-		}
-		text = cmark_node_get_title(node);
-		if (rc == 0 && text[0] != '\0') {
-			rc = ask(f, node, 0, text, &value);
-			if (rc == 0 && value != NULL)
-				rc = put_title(node, value);
-		}
-		break;
+		if (cmark_node_get_url(node)[0] != '\0')
+			rc = replace_value(f, node, 0, cmark_node_get_url(node),
+			                   put_url);
+		if (rc == 0 && cmark_node_get_title(node)[0] != '\0')
+			rc = replace_value(f, node, 0,
+			                   cmark_node_get_title(node),
+			                   put_title);
+		return rc;
 	default:
-		break;
+		return 0;
 	}
-	if (value != NULL)
-		f->changed = 1;
-	free(value);
-	if (rc == FLUE_ENOMEM)
-		return flue_error_set(f->err, rc, "%s: out of memory",
-		                      f->name);
-	return rc;
 }
 
 /* ---- open HTML blocks ------------------------------------------------- */
@@ -684,6 +680,15 @@ static const struct {
 	{ "<![cdata[", 0, { "]]>" }, "]]>" },
 	{ "<!", 0, { ">" }, ">" },
 };
+
+/* Whether c ends the tag name of an HTML block start: cmark takes any
+ * blank, > and the end of the line. */
+static int
+ends_tag_name(char c)
+{
+	return c == '\0' || c == '>' || c == ' ' || c == '\t' || c == '\n' ||
+	       c == '\v' || c == '\f' || c == '\r';
+}
 
 /* Whether s starts with prefix, ASCII letters of s in any case. */
 static int
@@ -731,9 +736,7 @@ close_open_html(struct fragment *f)
 		n = strlen(html_kinds[k].start);
 		if (!starts_with_nocase(lit + i, html_kinds[k].start))
 			continue;
-		if (html_kinds[k].tag && lit[i + n] != ' ' &&
-		    lit[i + n] != '\t' && lit[i + n] != '>' &&
-		    lit[i + n] != '\n' && lit[i + n] != '\0')
+		if (html_kinds[k].tag && !ends_tag_name(lit[i + n]))
 			continue;
 		if (k == FLUE_ARRAY_LEN(html_kinds) - 1 &&
 		    !((lit[i + n] | 0x20) >= 'a' && (lit[i + n] | 0x20) <= 'z'))
@@ -796,14 +799,14 @@ opens_html_block(const char *lit, int first, int alone)
 	for (size_t k = 0; k < 4; k++) {
 		n = strlen(html_kinds[k].start);
 		if (starts_with_nocase(lit, html_kinds[k].start) &&
-		    strchr(" \t\n>", lit[n]) != NULL)
-			return 1;       /* NUL included */
+		    ends_tag_name(lit[n]))
+			return 1;
 	}
 	i = lit[1] == '/' ? 2 : 1;
 	for (size_t k = 0; k < FLUE_ARRAY_LEN(block_tags); k++) {
 		n = strlen(block_tags[k]);
 		if (starts_with_nocase(lit + i, block_tags[k]) &&
-		    (strchr(" \t\n>", lit[i + n]) != NULL ||
+		    (ends_tag_name(lit[i + n]) ||
 		     (lit[i + n] == '/' && lit[i + n + 1] == '>')))
 			return 1;
 	}
@@ -816,10 +819,12 @@ opens_html_block(const char *lit, int first, int alone)
  * emphasis (four of them indent a code block, "*" and a blank make a
  * list item), an empty emphasis ("****" is a thematic break), a line
  * break at either end, inline HTML that now starts a line and would open
- * an HTML block there (it becomes text).  They go the way a parse would
- * drop them, so that the tree renders as itself.  "~~~" starting a line
- * would open a fence, and the renderer does not escape "~": its first
- * "~" becomes an entity. */
+ * an HTML block there (it becomes text), an empty list item (three of
+ * them nested make a line of markers, a thematic break; after a
+ * paragraph, "-" alone underlines it as a heading).
+ * They go the way a parse would drop them, so that the tree renders as
+ * itself.  "~~~" starting a line would open a fence, and the renderer
+ * does not escape "~": its first "~" becomes an entity. */
 static int
 tidy_pass(cmark_node *root, int *changes)
 {
@@ -840,7 +845,8 @@ tidy_pass(cmark_node *root, int *changes)
 			list_push(&l, node);
 			break;
 		case CMARK_NODE_EMPH: case CMARK_NODE_STRONG:
-		case CMARK_NODE_PARAGRAPH:
+		case CMARK_NODE_PARAGRAPH: case CMARK_NODE_ITEM:
+		case CMARK_NODE_LIST:
 			if (ev == CMARK_EVENT_EXIT)
 				list_push(&l, node);
 			break;
@@ -873,9 +879,9 @@ tidy_pass(cmark_node *root, int *changes)
 			len = strlen(lit);
 			s = 0;
 			e = len;
-			if (line_start)
-				while (s < e && (lit[s] == ' ' || lit[s] == '\t'))
-					s++;
+			while (line_start && s < e &&
+			       (lit[s] == ' ' || lit[s] == '\t'))
+				s++;
 			if (is_break(next) || (next == NULL && edges))
 				while (e > s && (lit[e - 1] == ' ' ||
 				                 lit[e - 1] == '\t'))
@@ -885,7 +891,10 @@ tidy_pass(cmark_node *root, int *changes)
 				(*changes)++;
 				break;
 			}
-			if (line_start && is_type(parent, CMARK_NODE_PARAGRAPH) &&
+			/* A line starts after a break, inside emphasis too,
+			 * or with the paragraph. */
+			if ((is_break(prev) || (prev == NULL &&
+			     is_type(parent, CMARK_NODE_PARAGRAPH))) &&
 			    e - s >= 3 && memcmp(lit + s, "~~~", 3) == 0) {
 				n = cmark_node_new(CMARK_NODE_HTML_INLINE);
 				cmark_node_set_literal(n, "&#126;");
@@ -920,8 +929,8 @@ tidy_pass(cmark_node *root, int *changes)
 				remove_node(node);
 				(*changes)++;
 			} else if (is_type(node, CMARK_NODE_HTML_INLINE) &&
-			           is_type(parent, CMARK_NODE_PARAGRAPH) &&
-			           (prev == NULL || is_break(prev)) &&
+			           (is_break(prev) || (prev == NULL &&
+			            is_type(parent, CMARK_NODE_PARAGRAPH))) &&
 			           opens_html_block(lit, prev == NULL,
 			                            next == NULL ||
 			                            is_break(next))) {
@@ -1500,8 +1509,8 @@ flue_md_doc_append(struct flue_md_doc *doc,
 	f.err = err;
 	if (fragment->len > FLUE_MD_MAX_FRAGMENT)
 		return flue_error_set(err, FLUE_EINVAL, "%s: %zu bytes of "
-		                      "Markdown, more than the %u a fragment may "
-		                      "have", f.name, fragment->len,
+		                      "Markdown, more than the %u a fragment "
+		                      "may have", f.name, fragment->len,
 		                      FLUE_MD_MAX_FRAGMENT);
 	if (fragment->len > 0)
 		add_clean(&f.src, fragment->text, fragment->len);
@@ -1653,8 +1662,8 @@ flue_md_doc_render(struct flue_md_doc *doc, char **out, size_t *out_len,
 		if (!same) {
 			doc->used_fallback = 1;
 			buf_free(&text);
-			rendered = cmark_render_commonmark(doc->root,
-			                                   CMARK_OPT_DEFAULT, 0);
+			rendered = cmark_render_commonmark(
+				doc->root, CMARK_OPT_DEFAULT, 0);
 			len = strlen(rendered);
 			while (len > 0 && rendered[len - 1] == '\n')
 				len--;

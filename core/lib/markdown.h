@@ -16,29 +16,28 @@
 /* A document being assembled.  Opaque; used from one thread at a time. */
 struct flue_md_doc;
 
-/* A substitution, called once for each value in a fragment's parsed
- * tree, in document order: the text of every text node (adjacent text
- * nodes merged), code span, code block, link and image destination and
- * title, inline and block HTML.
+/* A substitution, called once for each value in a fragment's parsed tree, in
+ * document order: the text of every text node (adjacent text nodes merged),
+ * code span, code block, link and image destination and title, inline and
+ * block HTML.
  *
- * text [borrowed] is NUL-terminated, len its length.  line and column
- * are 1-based and count from the top of the fragment's file (the
- * fragment's first_line is added); the column is approximate for text
- * that does not start its line, and a code block's position is that of
- * its first content line.
+ * text [borrowed] is NUL-terminated, len its length.  line and column are
+ * 1-based and count from the top of the fragment's file (the fragment's
+ * first_line is added); the column is approximate for text that does not start
+ * its line, and a code block's position is that of its first content line.
  *
- * Set *out [caller-owned, malloc'd: the module frees it] to the
- * replacement, or leave it NULL to keep text.  The replacement is read up to its first NUL, so a value
- * cannot carry NUL bytes; invalid UTF-8 in it becomes U+FFFD.  It is
- * always literal: newlines in text become line breaks inside the same
+ * Set *out [caller-owned, malloc'd: the module frees it] to the replacement,
+ * or leave it NULL to keep text.  The replacement is read up to its first NUL,
+ * so a value cannot carry NUL bytes; invalid UTF-8 in it becomes U+FFFD.  It
+ * is always literal: newlines in text become line breaks inside the same
  * paragraph (spaces in headings, code spans and titles), HTML values are
- * entity-escaped (< > & and the characters Markdown would read) and lose
- * the blanks around them, and nothing in a value can start a heading, a
- * list, a code fence or any other block.
+ * entity-escaped (< > & and the characters Markdown would read) and lose the
+ * blanks around them, and nothing in a value can start a heading, a list, a
+ * code fence or any other block.
  *
- * Return 0, or a FLUE_E* code with err [borrowed] filled; code and
- * message are what flue_md_doc_append returns (an empty message becomes
- * "skills/x.md:5:1: substitution failed (not_found)"). */
+ * Return 0, or a FLUE_E* code with err [borrowed] filled; code and message are
+ * what flue_md_doc_append returns (an empty message becomes "skills/x.md:5:1:
+ * substitution failed (not_found)"). */
 typedef int (*flue_md_subst_fn)(void *payload, const char *text, size_t len,
                                 unsigned line, unsigned column, char **out,
                                 struct flue_error *err);
@@ -61,41 +60,45 @@ struct flue_md_fragment {
  * flue_md_doc_free.  0 or FLUE_EINVAL, FLUE_ENOMEM. */
 int flue_md_doc_new(struct flue_md_doc **out, struct flue_error *err);
 
-/* Free doc and everything in it.  NULL is accepted. */
+/* Free doc [transferred] and everything in it.  NULL is accepted. */
 void flue_md_doc_free(struct flue_md_doc *doc);
 
-/* Parse fragment [borrowed] and add its blocks after those already in
- * doc; nothing of fragment is kept after the call.  A fragment with no
- * blocks (empty, blank lines, only link reference definitions) adds
- * nothing.  CRLF and CR line endings become LF; invalid UTF-8, NUL
- * bytes and the noncharacters U+FFFE and U+FFFF become U+FFFD; U+FEFF (a
- * byte-order mark, at the start or anywhere else) is dropped.  The same
- * holds for substituted values.
+/* Parse fragment [borrowed] and add its blocks after those already in doc
+ * [borrowed]; nothing of fragment is kept after the call.  Any text is
+ * Markdown: there are no parse errors.  A fragment with no blocks (empty,
+ * blank lines, only link reference definitions) adds nothing.  CRLF and CR
+ * line endings become LF; invalid UTF-8, NUL bytes and the noncharacters
+ * U+FFFE and U+FFFF become U+FFFD; U+FEFF (a byte-order mark, at the start or
+ * anywhere else) is dropped.  The same holds for substituted values.  An HTML
+ * block that only its end closes (<script>, <pre>, <!--, <?, <![CDATA[...) and
+ * that is left open at the end of the fragment gets that end when cmark
+ * renders it, so that it cannot swallow the fragments after it.
  *
  * Errors: FLUE_EINVAL for a fragment over FLUE_MD_MAX_FRAGMENT bytes
  * ("agents/coder.md: 5000000 bytes of Markdown, more than the 4194304 a
- * fragment may have"), FLUE_ENOMEM, and whatever subst returns.  On
- * error doc is unchanged.  (cmark itself aborts when it runs out of
- * memory; that is not in our hands.) */
+ * fragment may have"), FLUE_ENOMEM, and whatever subst returns.  On error doc
+ * is unchanged.  (cmark itself aborts when it runs out of memory; that is not
+ * in our hands.) */
 int flue_md_doc_append(struct flue_md_doc *doc,
                        const struct flue_md_fragment *fragment,
                        struct flue_error *err);
 
-/* Render the whole document into *out [caller-owned], NUL-terminated,
- * *out_len bytes long (out_len may be NULL).  The text ends with exactly
- * one "\n"; an empty document gives "".  The same fragments always give
- * the same bytes.
+/* Render the whole of doc [borrowed] into *out [caller-owned], NUL-terminated,
+ * *out_len bytes long (out_len may be NULL).  The text ends with exactly one
+ * "\n"; an empty document gives "".  The same fragments always give the same
+ * bytes.
  *
- * Fragments that no substitution changed are copied from their source,
- * with only their top-level headings rewritten as ATX headings of the
- * new level; fragments are separated by one blank line.  The result is
- * parsed again and compared with the tree the fragments make; when they
- * differ (an unclosed code fence or HTML block that would swallow the
- * next fragment, a link reference defined in one fragment and used in
- * another, a shifted heading inside a list...), the document is rendered
- * from the tree by cmark instead (see flue_md_doc_used_fallback).
- * The text never starts with a --- line, so it cannot be taken for
- * frontmatter.  0 or FLUE_EINVAL, FLUE_ENOMEM. */
+ * Fragments that no substitution changed are copied from their source, with
+ * only their top-level headings rewritten as ATX headings of the new level; a
+ * fragment that one changed is written by cmark's renderer (which escapes more
+ * and re-indents lists); fragments are separated by one blank line.  The
+ * result is parsed again and compared with the tree the fragments make; when
+ * they differ (an unclosed code fence or HTML block that would swallow the
+ * next fragment, a link reference defined in one fragment and used in another,
+ * a shifted heading inside a list...), the document is rendered from the tree
+ * by cmark instead (see flue_md_doc_used_fallback).  The text never starts
+ * with a --- line, so it cannot be taken for frontmatter.  0 or FLUE_EINVAL,
+ * FLUE_ENOMEM. */
 int flue_md_doc_render(struct flue_md_doc *doc, char **out, size_t *out_len,
                        struct flue_error *err);
 
