@@ -1409,11 +1409,40 @@ splice(struct buf *b, const struct fragment *f)
 	}
 }
 
+/* cmark's renderer writes a tight list item's paragraph and a following
+ * thematic break on adjacent lines, where "-----" then reads as a setext
+ * underline and the paragraph becomes a heading.  A loose list puts a
+ * blank line between them; tightness does not matter in a prompt. */
+static void
+loosen_lists_with_rules(cmark_node *tree)
+{
+	cmark_iter *it = cmark_iter_new(tree);
+	cmark_event_type ev;
+
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *node = cmark_iter_get_node(it);
+		cmark_node *list;
+
+		if (ev != CMARK_EVENT_ENTER ||
+		    !is_type(node, CMARK_NODE_THEMATIC_BREAK) ||
+		    cmark_node_previous(node) == NULL)
+			continue;
+		list = cmark_node_parent(cmark_node_parent(node));
+		if (list != NULL && is_type(list, CMARK_NODE_LIST) &&
+		    cmark_node_get_list_tight(list))
+			cmark_node_set_list_tight(list, 0);
+	}
+	cmark_iter_free(it);
+}
+
 /* cmark's rendering of a tree, without the blank lines around it. */
 static void
 add_rendered(struct buf *b, cmark_node *tree)
 {
-	char *text = cmark_render_commonmark(tree, CMARK_OPT_DEFAULT, 0);
+	char *text;
+
+	loosen_lists_with_rules(tree);
+	text = cmark_render_commonmark(tree, CMARK_OPT_DEFAULT, 0);
 	size_t s = 0, e = strlen(text);
 
 	while (s < e && text[s] == '\n')
@@ -1662,6 +1691,7 @@ flue_md_doc_render(struct flue_md_doc *doc, char **out, size_t *out_len,
 		if (!same) {
 			doc->used_fallback = 1;
 			buf_free(&text);
+			loosen_lists_with_rules(doc->root);
 			rendered = cmark_render_commonmark(
 				doc->root, CMARK_OPT_DEFAULT, 0);
 			len = strlen(rendered);
