@@ -2,30 +2,10 @@
 # The flue command line: help, version, usage errors (exit 2), `flue
 # plugins` and `flue sandbox exec` against the built plugins.
 set -u
-fail=0
-pass=0
+. "$(dirname "$0")/testlib.sh"
 tmp=$(mktemp -d /tmp/flue-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-
-# expect NAME STATUS PATTERN -- COMMAND...: run it, check the exit status
-# and that stdout+stderr match the extended regex PATTERN.
-expect() {
-	local name=$1 want=$2 pattern=$3
-	shift 4
-	local out status
-	out=$("$@" 2>&1)
-	status=$?
-	if [ "$status" -ne "$want" ]; then
-		echo "FAIL: $name: exit $status, expected $want"; echo "$out" | head -20
-		fail=$((fail + 1)); return
-	fi
-	if ! grep -Eq -- "$pattern" <<<"$out"; then
-		echo "FAIL: $name: output does not match /$pattern/"; echo "$out" | head -20
-		fail=$((fail + 1)); return
-	fi
-	pass=$((pass + 1))
-}
 
 flue=$FLUE_BIN
 export FLUE_PLUGIN_PATH=$FLUE_TEST_PLUGIN_DIR
@@ -72,5 +52,4 @@ expect "exec through a fixture plugin" 0 '^fixture ran: echo x$' -- "$flue" sand
 expect "exec with a refused sandbox" 1 'fx-wrong-major.so was built for plugin ABI 2\.0' -- "$flue" sandbox exec --plugin-path "$fx" --sandbox fx-wrong-major -- true
 expect "exec bad workspace option" 1 'cwd' -- "$flue" sandbox exec --options '{"cwd": "/no/such/dir"}' -- true
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

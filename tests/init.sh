@@ -3,43 +3,11 @@
 # folders, refusing to touch existing paths, --force, symbolic links,
 # failed writes leaving nothing behind, help and usage errors.
 set -u
-fail=0
-pass=0
+. "$(dirname "$0")/testlib.sh"
 tmp=$(mktemp -d /tmp/flue-init-XXXXXX)
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 umask 022
-
-# expect NAME STATUS PATTERN -- COMMAND...: run it, check the exit status
-# and that stdout+stderr match the extended regex PATTERN.
-expect() {
-	local name=$1 want=$2 pattern=$3
-	shift 4
-	local out status
-	out=$("$@" 2>&1)
-	status=$?
-	if [ "$status" -ne "$want" ]; then
-		echo "FAIL: $name: exit $status, expected $want"; echo "$out" | head -20
-		fail=$((fail + 1)); return
-	fi
-	if ! grep -Eq -- "$pattern" <<<"$out"; then
-		echo "FAIL: $name: output does not match /$pattern/"; echo "$out" | head -20
-		fail=$((fail + 1)); return
-	fi
-	pass=$((pass + 1))
-}
-
-# check NAME COMMAND...: the command must succeed.
-check() {
-	local name=$1
-	shift
-	if "$@"; then
-		pass=$((pass + 1))
-	else
-		echo "FAIL: $name"
-		fail=$((fail + 1))
-	fi
-}
 
 # same FILE: FILE's contents are exactly stdin.
 same() {
@@ -234,5 +202,4 @@ expect "two folders" 2 "unexpected argument 'two'" -- "$flue" init one two
 check "two folders: nothing created" test ! -e one -a ! -e two
 expect "empty folder name" 2 'the folder name is empty' -- "$flue" init ''
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,34 +3,10 @@
 # prompt is one stable Markdown document with nested headings, payloads
 # cannot change its structure, and bad input gets a clear error.
 set -u
-fail=0
-pass=0
+. "$(dirname "$0")/testlib.sh"
 tmp=$(mktemp -d /tmp/flue-render-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-
-expect() {
-	local name=$1 want=$2 pattern=$3
-	shift 4
-	local out status
-	out=$("$@" 2>&1)
-	status=$?
-	if [ "$status" -ne "$want" ]; then
-		echo "FAIL: $name: exit $status, expected $want"; echo "$out" | head -20
-		fail=$((fail + 1)); return
-	fi
-	if ! grep -Eq -- "$pattern" <<<"$out"; then
-		echo "FAIL: $name: output does not match /$pattern/"; echo "$out" | head -40
-		fail=$((fail + 1)); return
-	fi
-	pass=$((pass + 1))
-}
-
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi
-}
 
 flue=$FLUE_BIN
 export FLUE_PLUGIN_PATH=$FLUE_TEST_PLUGIN_DIR
@@ -153,5 +129,4 @@ expect "help" 0 'Usage: flue render' -- "$flue" render --help
 expect "no agent" 2 'name the agent' -- "$flue" render
 expect "two agents" 2 'one agent at a time' -- "$flue" render a b
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

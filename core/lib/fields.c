@@ -138,15 +138,22 @@ flue_fields_type(struct flue_fields *f, json_object *value, json_object *parent,
 	                        expected, flue_fields_kind(value));
 }
 
-/* The member key of map, or NULL; *found says whether it is there at all
- * (a JSON null member is there but NULL). */
-static json_object *
-member(json_object *map, const char *key, int *found)
+/* The member key of map that a typed getter checks: 1 with *value set
+ * (NULL for a JSON null) and where filled with its dotted path; 0 when
+ * there is nothing to check -- key absent, or (when defer) a template
+ * reference to check after substitution. */
+static int
+lookup(struct flue_fields *f, json_object *map, const char *path,
+       const char *key, int defer, char *where, size_t size,
+       json_object **value)
 {
-	json_object *value = NULL;
-
-	*found = json_object_object_get_ex(map, key, &value);
-	return value;
+	*value = NULL;
+	if (!json_object_object_get_ex(map, key, value))
+		return 0;
+	if (defer && flue_fields_deferred(f, *value))
+		return 0;
+	flue_fields_path(where, size, path, key);
+	return 1;
 }
 
 int
@@ -155,12 +162,9 @@ flue_fields_get_string(struct flue_fields *f, json_object *map,
 {
 	char where[256];
 	json_object *value;
-	int found;
 
-	value = member(map, key, &found);
-	if (!found || flue_fields_deferred(f, value))
+	if (!lookup(f, map, path, key, 1, where, sizeof(where), &value))
 		return 0;
-	flue_fields_path(where, sizeof(where), path, key);
 	if (flue_fields_type(f, value, map, where, json_type_string, NULL) != 0)
 		return FLUE_EINVAL;
 	if (*json_object_get_string(value) == '\0')
@@ -178,14 +182,11 @@ flue_fields_get_int(struct flue_fields *f, json_object *map, const char *path,
 	char where[256];
 	json_object *value;
 	int64_t n;
-	int found;
 
 	if (present != NULL)
 		*present = 0;
-	value = member(map, key, &found);
-	if (!found || flue_fields_deferred(f, value))
+	if (!lookup(f, map, path, key, 1, where, sizeof(where), &value))
 		return 0;
-	flue_fields_path(where, sizeof(where), path, key);
 	if (flue_fields_type(f, value, map, where, json_type_int,
 	                     "a whole number") != 0)
 		return FLUE_EINVAL;
@@ -206,14 +207,11 @@ flue_fields_get_bool(struct flue_fields *f, json_object *map, const char *path,
 {
 	char where[256];
 	json_object *value;
-	int found;
 
 	if (present != NULL)
 		*present = 0;
-	value = member(map, key, &found);
-	if (!found || flue_fields_deferred(f, value))
+	if (!lookup(f, map, path, key, 1, where, sizeof(where), &value))
 		return 0;
-	flue_fields_path(where, sizeof(where), path, key);
 	if (flue_fields_type(f, value, map, where, json_type_boolean, NULL) != 0)
 		return FLUE_EINVAL;
 	*out = json_object_get_boolean(value);
@@ -262,12 +260,9 @@ flue_fields_get_string_list(struct flue_fields *f, json_object *map,
 {
 	char where[256], item[300];
 	json_object *value;
-	int found;
 
-	value = member(map, key, &found);
-	if (!found || flue_fields_deferred(f, value))
+	if (!lookup(f, map, path, key, 1, where, sizeof(where), &value))
 		return 0;
-	flue_fields_path(where, sizeof(where), path, key);
 	if (flue_fields_type(f, value, map, where, json_type_array,
 	                     "a list of strings") != 0)
 		return FLUE_EINVAL;
@@ -295,12 +290,9 @@ flue_fields_get_scalar_map(struct flue_fields *f, json_object *map,
 {
 	char where[256], item[512];
 	json_object *value;
-	int found;
 
-	value = member(map, key, &found);
-	if (!found)
+	if (!lookup(f, map, path, key, 0, where, sizeof(where), &value))
 		return 0;
-	flue_fields_path(where, sizeof(where), path, key);
 	if (flue_fields_type(f, value, map, where, json_type_object, NULL) != 0)
 		return FLUE_EINVAL;
 	json_object_object_foreach(value, name, entry) {
@@ -324,12 +316,9 @@ flue_fields_get_mapping(struct flue_fields *f, json_object *map,
 {
 	char where[256];
 	json_object *value;
-	int found;
 
-	value = member(map, key, &found);
-	if (!found)
+	if (!lookup(f, map, path, key, 0, where, sizeof(where), &value))
 		return 0;
-	flue_fields_path(where, sizeof(where), path, key);
 	if (flue_fields_type(f, value, map, where, json_type_object, NULL) != 0)
 		return FLUE_EINVAL;
 	*out = value;

@@ -162,14 +162,17 @@ append_context(struct flue_md_doc *doc, const struct flue_prompt_input *in,
 	*found = 0;
 	for (int i = 0; i < 2 && rc == 0; i++) {
 		struct flue_stat st;
-		int exists = 0;
 
 		snprintf(paths[i], sizeof(paths[i]), "%s%s%s", in->cwd,
 		         in->cwd[strlen(in->cwd) - 1] == '/' ? "" : "/", names[i]);
-		rc = flue_workspace_exists(in->workspace, paths[i], &exists, err);
-		if (rc != 0 || !exists)
-			continue;
+		/* One stat tells both whether the file is there and its size:
+		 * on a remote sandbox every call is a round trip. */
 		rc = flue_workspace_stat(in->workspace, paths[i], &st, err);
+		if (rc == FLUE_ENOENT) {
+			flue_error_clear(err);
+			rc = 0;
+			continue;
+		}
 		if (rc == 0 && st.size > FLUE_CONTEXT_MAX_BYTES)
 			rc = flue_error_set(err, FLUE_EINVAL, "%s is %llu bytes; the "
 			                    "project context is limited to %d bytes",

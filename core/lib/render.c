@@ -291,7 +291,6 @@ flue_render(flue_harness *harness, const struct flue_render_options *options,
 	}
 	cwd = resolve_cwd(flue_workspace_dir(ws),
 	                  opts.cwd ? opts.cwd : settings.cwd);
-	project_skills = NULL;
 	if (asprintf(&project_skills, "%s/skills", project->source) < 0)
 		project_skills = NULL;
 	builtin = builtin_skills_dir();
