@@ -13,6 +13,7 @@
 #include "common.h"
 #include "fields.h"
 #include "harness.h"
+#include "prepare.h"
 #include "prompt.h"
 #include "skills.h"
 #include "suggest.h"
@@ -227,142 +228,169 @@ build_request(struct flue_rendered *out, json_object *tools,
 	return rc;
 }
 
-FLUE_API int
-flue_render(flue_harness *harness, const struct flue_render_options *options,
-            struct flue_rendered *out, struct flue_error *err)
+int
+flue_prepare(flue_harness *harness, const struct flue_prepare_options *opts,
+             struct flue_prepared *out, struct flue_error *err)
 {
-	struct flue_render_options opts = {0};
 	struct flue_project *project = &harness->project;
-	struct flue_agent agent;
-	struct flue_agent_settings settings = {0};
-	struct flue_role role = {0};
-	struct flue_call_choice choice;
 	struct flue_sandbox_choice sandbox;
 	struct flue_skill_set all = {0}, chosen = {0};
 	struct flue_skill_sources sources = {0};
 	struct flue_prompt_input input = {0};
-	struct flue_prompt prompt = {0};
-	json_object *payload = NULL, *tools = NULL;
-	flue_workspace *ws = NULL;
-	char *ws_options = NULL, *cwd = NULL, *project_skills = NULL;
-	char *builtin = NULL;
-	const char *role_name;
-	int rc, have_role = 0;
+	char *ws_options = NULL, *project_skills = NULL, *builtin = NULL;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	memset(&agent, 0, sizeof(agent));
-	if (options != NULL)
-		memcpy(&opts, options, options->size < sizeof(opts) ?
-		       options->size : sizeof(opts));
-	if (opts.agent == NULL)
+	if (opts->agent == NULL)
 		return flue_error_set(err, FLUE_EINVAL, "no agent named");
-	rc = parse_payload(opts.payload_json, &payload, err);
+	rc = parse_payload(opts->payload_json, &out->payload, err);
 	if (rc == 0)
-		rc = flue_agent_load(project->source, opts.agent, &agent, err);
+		rc = flue_agent_load(project->source, opts->agent, &out->agent,
+		                     err);
 	if (rc == 0)
-		rc = flue_agent_resolve(&agent, payload, &settings, err);
+		rc = flue_agent_resolve(&out->agent, out->payload, &out->settings,
+		                        err);
 	if (rc != 0)
 		goto done;
-	role_name = flue_call_role(opts.role, NULL, &settings, &project->config);
-	if (role_name != NULL) {
-		rc = flue_role_load(project->source, role_name, &role, err);
+	out->role_name = flue_call_role(opts->role, NULL, &out->settings,
+	                                &project->config);
+	if (out->role_name != NULL) {
+		rc = flue_role_load(project->source, out->role_name, &out->role,
+		                    err);
 		if (rc != 0)
 			goto done;
-		have_role = 1;
+		out->have_role = 1;
 	}
-	flue_call_choose(&choice, NULL, NULL, &settings,
-	                 have_role ? &role : NULL, &project->config);
-	sandbox = settings.sandbox;
+	flue_call_choose(&out->choice, opts->model, NULL, &out->settings,
+	                 out->have_role ? &out->role : NULL, &project->config);
+	sandbox = out->settings.sandbox;
 	if (sandbox.plugin == NULL)
 		sandbox = project->config.defaults.sandbox;
 	if (sandbox.plugin == NULL)
 		sandbox.plugin = "local";
+	out->sandbox = sandbox.plugin;
 	ws_options = sandbox_options(&sandbox, sandbox.plugin, project->root);
 	if (ws_options == NULL) {
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 		goto done;
 	}
-	rc = flue_workspace_open(&ws, harness, sandbox.plugin, NULL, ws_options,
-	                         err);
+	rc = flue_workspace_open(&out->workspace, harness, sandbox.plugin,
+	                         opts->session_id, ws_options, err);
 	if (rc != 0) {
-		flue_error_prefix(err, "%s: sandbox '%s'", agent.file.path,
+		flue_error_prefix(err, "%s: sandbox '%s'", out->agent.file.path,
 		                  sandbox.plugin);
 		goto done;
 	}
-	cwd = resolve_cwd(flue_workspace_dir(ws),
-	                  opts.cwd ? opts.cwd : settings.cwd);
+	out->cwd = resolve_cwd(flue_workspace_dir(out->workspace),
+	                       opts->cwd ? opts->cwd : out->settings.cwd);
 	if (asprintf(&project_skills, "%s/skills", project->source) < 0)
 		project_skills = NULL;
 	builtin = builtin_skills_dir();
-	if (cwd == NULL || project_skills == NULL || builtin == NULL) {
+	if (out->cwd == NULL || project_skills == NULL || builtin == NULL) {
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 		goto done;
 	}
-	sources.workspace = ws;
-	sources.cwd = cwd;
+	sources.workspace = out->workspace;
+	sources.cwd = out->cwd;
 	sources.project_dir = project_skills;
 	sources.builtin_dir = builtin;
-	sources.warn = opts.warn;
-	sources.warn_arg = opts.warn_payload;
+	sources.warn = opts->warn;
+	sources.warn_arg = opts->warn_payload;
 	rc = flue_skills_discover(&sources, &all, err);
 	if (rc == 0)
-		rc = select_skills(&settings, agent.file.path, &all, &chosen, err);
+		rc = select_skills(&out->settings, out->agent.file.path, &all,
+		                   &chosen, err);
 	if (rc != 0)
 		goto done;
-	input.agent = &agent.file;
-	input.payload = payload;
-	input.workspace = ws;
-	input.cwd = cwd;
+	input.agent = &out->agent.file;
+	input.payload = out->payload;
+	input.workspace = out->workspace;
+	input.cwd = out->cwd;
 	input.skills = &chosen;
-	input.role = have_role ? &role : NULL;
-	input.now = opts.now ? (time_t)opts.now : time(NULL);
-	rc = flue_prompt_build(&input, &prompt, err);
+	input.role = out->have_role ? &out->role : NULL;
+	input.now = opts->now ? (time_t)opts->now : time(NULL);
+	rc = flue_prompt_build(&input, &out->prompt, err);
 	if (rc == 0) {
-		json_object *names = settings.tools;
+		json_object *names = out->settings.tools;
 
-		if (settings.no_tools)
+		if (out->settings.no_tools)
 			names = json_object_new_array();
 		else if (names != NULL)
 			json_object_get(names);
-		rc = flue_tools_select(names, agent.file.path, &tools, err);
+		rc = flue_tools_select(names, out->agent.file.path, &out->tools,
+		                       err);
 		json_object_put(names);
 	}
-	if (rc != 0)
-		goto done;
-	out->system_prompt = prompt.system;
-	out->system_prompt_len = prompt.system_len;
-	prompt.system = NULL;
-	out->fixed_bytes = prompt.fixed_bytes;
 	out->skills = chosen.count;
-	out->context_files = prompt.context_files;
-	if (dup_into(&out->model, choice.model) != 0 ||
-	    dup_into(&out->thinking, choice.thinking) != 0 ||
-	    dup_into(&out->role, role_name) != 0 ||
-	    dup_into(&out->sandbox, sandbox.plugin) != 0 ||
-	    dup_into(&out->cwd, cwd) != 0)
-		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
-	if (rc == 0)
-		rc = build_request(out, tools, err);
 done:
-	if (ws != NULL) {
-		struct flue_error ignored = {0};
-
-		flue_workspace_close(ws, &ignored);
-	}
 	if (rc != 0)
-		flue_rendered_free(out);
-	json_object_put(tools);
-	flue_prompt_clear(&prompt);
+		flue_prepared_clear(out);
 	free(chosen.items);
 	flue_skill_set_clear(&all);
 	free(builtin);
 	free(project_skills);
-	free(cwd);
 	free(ws_options);
-	flue_role_clear(&role);
-	flue_agent_settings_clear(&settings);
-	flue_agent_clear(&agent);
-	json_object_put(payload);
+	return rc;
+}
+
+void
+flue_prepared_clear(struct flue_prepared *p)
+{
+	if (p->workspace != NULL) {
+		struct flue_error ignored = {0};
+
+		flue_workspace_close(p->workspace, &ignored);
+	}
+	json_object_put(p->tools);
+	flue_prompt_clear(&p->prompt);
+	free(p->cwd);
+	flue_role_clear(&p->role);
+	flue_agent_settings_clear(&p->settings);
+	flue_agent_clear(&p->agent);
+	json_object_put(p->payload);
+	memset(p, 0, sizeof(*p));
+}
+
+FLUE_API int
+flue_render(flue_harness *harness, const struct flue_render_options *options,
+            struct flue_rendered *out, struct flue_error *err)
+{
+	struct flue_render_options opts = {0};
+	struct flue_prepare_options popts = {0};
+	struct flue_prepared p;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (options != NULL)
+		memcpy(&opts, options, options->size < sizeof(opts) ?
+		       options->size : sizeof(opts));
+	popts.agent = opts.agent;
+	popts.role = opts.role;
+	popts.payload_json = opts.payload_json;
+	popts.cwd = opts.cwd;
+	popts.now = opts.now;
+	popts.warn = opts.warn;
+	popts.warn_payload = opts.warn_payload;
+	rc = flue_prepare(harness, &popts, &p, err);
+	if (rc != 0)
+		return rc;
+	out->system_prompt = p.prompt.system;
+	out->system_prompt_len = p.prompt.system_len;
+	p.prompt.system = NULL;
+	out->fixed_bytes = p.prompt.fixed_bytes;
+	out->skills = p.skills;
+	out->context_files = p.prompt.context_files;
+	if (dup_into(&out->model, p.choice.model) != 0 ||
+	    dup_into(&out->thinking, p.choice.thinking) != 0 ||
+	    dup_into(&out->role, p.role_name) != 0 ||
+	    dup_into(&out->sandbox, p.sandbox) != 0 ||
+	    dup_into(&out->cwd, p.cwd) != 0)
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = build_request(out, p.tools, err);
+	if (rc != 0)
+		flue_rendered_free(out);
+	flue_prepared_clear(&p);
 	return rc;
 }
 
