@@ -28,6 +28,20 @@ void cmd_init_help(void);
 int cmd_render(int argc, char **argv);
 void cmd_render_help(void);
 
+int cmd_run(int argc, char **argv);
+void cmd_run_help(void);
+
+/* --payload: the JSON itself, or @FILE / @- for a file or stdin; *out
+ * [caller-owned].  Prints the problem and returns CLI_FAILED. */
+int cli_load_payload(const char *arg, char **out);
+/* Load a dotenv file into the environment (KEY=value lines, optional
+ * "export ", # comments, '...' literal and "..." with \n \" \\ escapes).
+ * override 0 keeps variables already set.  A bad line is reported as
+ * FILE:LINE and fails the load; a missing file fails unless optional. */
+int cli_load_env_file(const char *path, int override, int optional);
+/* "SOURCE_DATE_EPOCH" as seconds, or 0; -1 (reported) when malformed. */
+int64_t cli_source_date(const char *command);
+
 /* Print "flue: <message>" to stderr. */
 void cli_error(const char *fmt, ...) FLUE_PRINTF(1, 2);
 /* A usage error: prints it with a pointer to --help and returns 2. */

@@ -40,63 +40,6 @@ cmd_render_help(void)
 	       "since 1970)\n");
 }
 
-/* Read all of stream into a NUL-terminated string [caller-owned]. */
-static char *
-read_stream(FILE *stream)
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-
-	while (buf != NULL) {
-		size_t n = fread(buf + len, 1, cap - len - 1, stream);
-
-		len += n;
-		if (n == 0)
-			break;
-		if (len + 1 == cap) {
-			char *grown = realloc(buf, cap * 2);
-
-			if (grown == NULL) {
-				free(buf);
-				return NULL;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-	}
-	if (buf != NULL)
-		buf[len] = '\0';
-	return buf;
-}
-
-/* --payload: the JSON itself, or @FILE / @- for a file or stdin. */
-static int
-load_payload(const char *arg, char **out)
-{
-	FILE *f;
-
-	*out = NULL;
-	if (arg[0] != '@') {
-		*out = strdup(arg);
-		return *out ? CLI_OK : CLI_FAILED;
-	}
-	if (strcmp(arg, "@-") == 0)
-		f = stdin;
-	else if ((f = fopen(arg + 1, "r")) == NULL) {
-		cli_error("cannot read the payload file %s: %s", arg + 1,
-		          strerror(errno));
-		return CLI_FAILED;
-	}
-	*out = read_stream(f);
-	if (f != stdin)
-		fclose(f);
-	if (*out == NULL) {
-		cli_error("cannot read the payload %s", arg + 1);
-		return CLI_FAILED;
-	}
-	return CLI_OK;
-}
-
 static void
 print_warning(void *payload, const char *message)
 {
@@ -172,7 +115,7 @@ cmd_render(int argc, char **argv)
 	struct flue_error err = {0};
 	static const char *const no_plugins[] = {NULL};
 	flue_harness *harness = NULL;
-	const char *payload_arg = NULL, *epoch;
+	const char *payload_arg = NULL;
 	char *payload = NULL;
 	int opt, rc = CLI_OK, json = 0, system_only = 0, tools_only = 0;
 	int stats = 0;
@@ -214,20 +157,12 @@ cmd_render(int argc, char **argv)
 		goto out;
 	}
 	opts.agent = argv[optind];
-	if (payload_arg != NULL && (rc = load_payload(payload_arg, &payload)))
+	if (payload_arg != NULL && (rc = cli_load_payload(payload_arg, &payload)))
 		goto out;
 	opts.payload_json = payload;
-	epoch = getenv("SOURCE_DATE_EPOCH");
-	if (epoch != NULL && *epoch != '\0') {
-		char *end;
-		long long v = strtoll(epoch, &end, 10);
-
-		if (*end != '\0' || v <= 0) {
-			rc = cli_usage("render", "SOURCE_DATE_EPOCH must be a "
-			               "positive number of seconds, not '%s'", epoch);
-			goto out;
-		}
-		opts.now = v;
+	if ((opts.now = cli_source_date("render")) < 0) {
+		rc = CLI_USAGE;
+		goto out;
 	}
 	opts.warn = print_warning;
 	/* Only the sandbox the agent names is loaded, on demand. */

@@ -36,7 +36,12 @@ static const char *const provider_keys[] = {
 	"options", NULL
 };
 static const char *const model_keys[] = {
-	"context_window", "max_tokens", NULL
+	"context_window", "max_tokens", "input_price", "output_price",
+	"cache_read_price", "cache_write_price", NULL
+};
+static const char *const price_keys[] = {
+	"input_price", "output_price", "cache_read_price", "cache_write_price",
+	NULL
 };
 static const char *const server_keys[] = {
 	"port", "host", "api_token_env", "max_body_bytes",
@@ -217,6 +222,20 @@ parse_models(struct flue_fields *f, json_object *models, const char *path)
 		    flue_fields_get_int(f, spec, where, "max_tokens", 1, 10000000,
 		                        &n, NULL) != 0)
 			return FLUE_EINVAL;
+		for (size_t i = 0; price_keys[i] != NULL; i++) {
+			json_object *v;
+			char key[600];
+
+			if (!json_object_object_get_ex(spec, price_keys[i], &v))
+				continue;
+			snprintf(key, sizeof(key), "%s.%s", where, price_keys[i]);
+			if ((!json_object_is_type(v, json_type_int) &&
+			     !json_object_is_type(v, json_type_double)) ||
+			    json_object_get_double(v) < 0)
+				return flue_fields_fail(f, v, spec, key, "expected a "
+				                        "price in USD per million tokens "
+				                        "(a number, 0 or more)");
+		}
 	}
 	return 0;
 }
