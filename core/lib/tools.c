@@ -47,11 +47,11 @@ static const struct flue_tool_decl core_tools[] = {
 	 "{\"type\":\"object\",\"properties\":{"
 	 "\"command\":{\"type\":\"string\",\"minLength\":1},"
 	 "\"timeout\":{\"type\":\"integer\",\"minimum\":1,"
-	 "\"description\":\"seconds\"}},"
+	 "\"description\":\"seconds (default 120, max 600)\"}},"
 	 "\"required\":[\"command\"],\"additionalProperties\":false}"},
 	{"grep",
 	 "Search file contents with a regular expression (or a literal "
-	 "string). Returns path:line: text for each match.",
+	 "string). Returns path:line:text for each match.",
 	 "{\"type\":\"object\",\"properties\":{"
 	 "\"pattern\":{\"type\":\"string\",\"minLength\":1},"
 	 "\"path\":{\"type\":\"string\",\"description\":\"file or directory "
@@ -62,7 +62,8 @@ static const struct flue_tool_decl core_tools[] = {
 	 "\"ignore_case\":{\"type\":\"boolean\"}},"
 	 "\"required\":[\"pattern\"],\"additionalProperties\":false}"},
 	{"glob",
-	 "List files matching a glob pattern such as src/**/*.c.",
+	 "List files matching a glob pattern such as src/**/*.c (a pattern "
+	 "without / matches file names at any depth).",
 	 "{\"type\":\"object\",\"properties\":{"
 	 "\"pattern\":{\"type\":\"string\",\"minLength\":1},"
 	 "\"path\":{\"type\":\"string\",\"description\":\"directory to search "

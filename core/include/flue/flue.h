@@ -9,8 +9,10 @@
  * flue_error; out parameters come first after the object; pointers are
  * tagged [borrowed], [transferred] or [caller-owned].  Objects returned
  * through `**out` are owned by the caller and freed with their _close or
- * _free function.  A harness and its workspaces are used from one thread
- * at a time; cancellation handles may be triggered from any thread.
+ * _free function.  A harness is used from one thread at a time; a
+ * workspace's file and exec operations may run on several threads at once
+ * (not with its close); cancellation handles may be triggered from any
+ * thread.
  */
 #ifndef FLUE_FLUE_H
 #define FLUE_FLUE_H
@@ -154,6 +156,90 @@ struct flue_rendered {
 int flue_render(flue_harness *harness, const struct flue_render_options *options,
                 struct flue_rendered *out, struct flue_error *err);
 void flue_rendered_free(struct flue_rendered *rendered);
+
+/* ---- runs: an agent solving one task -------------------------------- */
+
+/* What a run reports as it goes (docs/MESSAGES.md, "Run events"). */
+enum flue_event_type {
+	FLUE_EVENT_RUN_START = 1,
+	FLUE_EVENT_TEXT_DELTA = 2,
+	FLUE_EVENT_THINKING_DELTA = 3,
+	FLUE_EVENT_RETRY = 4,        /* forget this turn's deltas so far */
+	FLUE_EVENT_TOOL_START = 5,
+	FLUE_EVENT_TOOL_END = 6,
+	FLUE_EVENT_TURN_END = 7,
+	FLUE_EVENT_RUN_END = 8
+};
+
+/* [borrowed] for the duration of the callback.  json is the whole event
+ * as one JSON object (what `flue run --stream` prints); the other members
+ * are shortcuts into it for the common cases, NULL when they do not
+ * apply. */
+struct flue_event {
+	uint32_t type;               /* enum flue_event_type */
+	uint32_t turn;               /* 1-based; 0 for run_start/run_end */
+	const char *json;
+	size_t json_len;
+	const char *text;            /* deltas, retry reason, tool result */
+	size_t text_len;
+	const char *tool_name;       /* tool_start, tool_end */
+	const char *tool_call_id;
+	int is_error;                /* tool_end */
+};
+
+/* Called on the thread that called flue_run, one event at a time. */
+typedef void (*flue_event_fn)(void *payload, const struct flue_event *event);
+
+struct flue_run_options {
+	uint32_t size;               /* sizeof(struct flue_run_options) */
+	uint32_t reserved;
+	const char *agent;           /* [borrowed] agent name (file stem) */
+	const char *session_id;      /* [borrowed] NULL: a new session */
+	const char *payload_json;    /* [borrowed] the task: a JSON object
+	                                whose "prompt" (or "message") is the
+	                                user's message; otherwise the whole
+	                                payload is */
+	const char *role;            /* [borrowed] the call's role, or NULL */
+	const char *model;           /* [borrowed] the call's model, or NULL */
+	const char *cwd;             /* [borrowed] working directory, or NULL */
+	const struct flue_cancel *cancel;  /* [borrowed] may be NULL */
+	flue_event_fn on_event;      /* may be NULL */
+	void *event_payload;
+	flue_warning_fn warn;        /* may be NULL */
+	void *warn_payload;
+	int64_t now;                 /* seconds since the epoch; 0: now */
+};
+
+enum flue_run_status {
+	FLUE_RUN_OK = 0,             /* the model answered without tool calls */
+	FLUE_RUN_FAILED = 1,         /* an error; see the returned code */
+	FLUE_RUN_CANCELED = 2,       /* the cancellation handle fired */
+	FLUE_RUN_MAX_TURNS = 3       /* max_turns reached first */
+};
+
+/* [caller-owned] filled by flue_run, also when it fails (as far as the
+ * run got); free with flue_run_result_free. */
+struct flue_run_result {
+	int status;                  /* enum flue_run_status */
+	char *session_id;            /* the session (continue it with this) */
+	char *text;                  /* the final answer's text, or NULL */
+	char *model;                 /* the model used */
+	struct flue_usage usage;     /* summed over the run's turns */
+	uint32_t turns;              /* model requests answered */
+	uint32_t tool_calls;         /* tool calls run */
+};
+
+/* Run agent on the payload in the session: load the session's history,
+ * append the user's message, and loop -- ask the model, run the tools it
+ * calls, feed the results back -- until it answers without tool calls,
+ * max_turns is reached, or the run is canceled.  Each message is stored
+ * durably as soon as it is complete.  A session runs one at a time
+ * (FLUE_EBUSY, also across processes).  Returns 0 when status is
+ * FLUE_RUN_OK, else a FLUE_E* code with err filled (FLUE_ECANCELED for a
+ * cancellation). */
+int flue_run(flue_harness *harness, const struct flue_run_options *options,
+             struct flue_run_result *out, struct flue_error *err);
+void flue_run_result_free(struct flue_run_result *result);
 
 /* ---- workspaces ------------------------------------------------------ */
 

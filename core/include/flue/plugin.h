@@ -32,6 +32,9 @@
  *   [instance]  may be called from any thread, never concurrently on the
  *               same instance/workspace handle.
  *   [any]       may be called from any thread at any time.
+ *   [shared]    may be called from several threads at once on the same
+ *               workspace (the agent loop runs a turn's tool calls
+ *               concurrently); never concurrently with close().
  *
  * Errors: operations return 0 on success or a negative FLUE_E* code, and
  * fill the caller-owned struct flue_error with a one-line message a user
@@ -227,7 +230,8 @@ struct flue_exec_result {
 /*
  * A sandbox instance (from create()) opens workspaces, one per session.
  * All paths are POSIX; relative ones resolve against the workspace
- * directory.  Every member is required unless marked optional.
+ * directory.  Every member is required unless marked optional.  open and
+ * close are [main]; every other operation is [shared].
  */
 struct flue_sandbox_ops {
 	uint32_t size;   /* sizeof(struct flue_sandbox_ops) in the plugin */
@@ -243,7 +247,7 @@ struct flue_sandbox_ops {
 	 * error.  [main] */
 	int (*close)(void *workspace, struct flue_error *err);
 	/* The absolute working directory of the workspace.  [borrowed], valid
-	 * until close().  [instance] */
+	 * until close().  [shared] */
 	const char *(*workdir)(void *workspace);
 
 	int (*read_file)(void *workspace, const char *path,
