@@ -12,6 +12,8 @@
 static const struct cli_command commands[] = {
 	{"init", "create a new flue project",
 	 cmd_init, cmd_init_help},
+	{"run", "run an agent on a task, in a session",
+	 cmd_run, cmd_run_help},
 	{"render", "print the system prompt and tools an agent's model gets",
 	 cmd_render, cmd_render_help},
 	{"plugins", "list the plugins found, loaded and refused",

@@ -242,9 +242,14 @@ flue_usage_to_json(const struct flue_usage *u)
 	        json_object_new_int64((int64_t)u->cache_write_tokens));
 	json_object_object_add(o, "reasoning_tokens",
 	        json_object_new_int64((int64_t)u->reasoning_tokens));
-	if (u->cost_usd >= 0)
+	if (u->cost_usd >= 0) {
+		char text[32];
+
+		/* Ten significant digits: a cost, not a binary fraction. */
+		snprintf(text, sizeof(text), "%.10g", u->cost_usd);
 		json_object_object_add(o, "cost_usd",
-		                       json_object_new_double(u->cost_usd));
+		                       json_object_new_double_s(u->cost_usd, text));
+	}
 	return o;
 }
 

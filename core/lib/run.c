@@ -1,0 +1,1157 @@
+/* flue_run: the agent loop.  Prepare the agent (prepare.c), open the
+ * session, append the user's message, then turn after turn: send the
+ * system prompt, the history and the tools to the provider plugin,
+ * assemble its streamed answer (assemble.c), store it, run the tool
+ * calls it makes (toolexec.c, concurrently), store their results in call
+ * order, until the model answers without tool calls.  Every message is
+ * durable before the next step starts, so a killed process leaves a
+ * session that continues cleanly. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assemble.h"
+#include "cancel.h"
+#include "common.h"
+#include "error.h"
+#include "harness.h"
+#include "history.h"
+#include "jsonschema.h"
+#include "prepare.h"
+#include "store.h"
+#include "toolexec.h"
+
+#define RUN_DEFAULT_MAX_TURNS 100
+#define RUN_MAX_PARALLEL_TOOLS 8
+#define RUN_EVENT_RESULT_MAX 2048    /* tool output shown in tool_end */
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* A tool the model may call this run. */
+struct run_tool {
+	const char *name;              /* borrowed from prep.tools */
+	struct flue_schema *schema;    /* owned */
+};
+
+/* One tool call of a turn.  Owned by the turn; a worker thread writes
+ * out/rc/err/duration and then done, under the run's mutex. */
+struct run_call {
+	struct run *run;
+	const char *id;                /* borrowed from the message */
+	const char *name;
+	json_object *args;             /* owned copy (threads share nothing) */
+	struct flue_tool_output out;
+	struct flue_error err;
+	int rc;
+	int runnable;                  /* arguments checked out */
+	int started, done, reported;
+	int64_t start_ms, duration_ms;
+	pthread_t thread;
+};
+
+struct run {
+	flue_harness *harness;
+	struct flue_run_options opts;
+	struct flue_prepared prep;
+	struct flue_store store;
+	struct flue_store_session *session;
+	struct flue_loaded_plugin *provider;   /* borrowed from the loader */
+	char *endpoint_model;                  /* owned */
+	json_object *provider_settings;        /* owned, or NULL */
+	int64_t max_tokens;
+	double prices[4];                      /* USD per million tokens */
+	int have_prices;
+	struct run_tool *tools;                /* owned */
+	size_t n_tools;
+	char **exec_env;                       /* owned, NULL-terminated */
+	struct flue_assembler assembler;
+	struct flue_error handler_err;         /* why on_provider_event stopped */
+	int handler_failed;
+	uint32_t turn;
+	struct flue_run_result *out;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Send ev (a JSON object whose reference is consumed) to the caller. */
+static void
+emit(struct run *r, uint32_t type, json_object *ev, const char *text,
+     size_t text_len, const char *tool_name, const char *tool_id,
+     int is_error)
+{
+	struct flue_event e = {0};
+
+	if (ev == NULL)
+		return;
+	e.type = type;
+	e.turn = r->turn;
+	e.json = json_object_to_json_string_ext(ev, JSON_FLAGS);
+	e.json_len = strlen(e.json);
+	e.text = text;
+	e.text_len = text_len;
+	e.tool_name = tool_name;
+	e.tool_call_id = tool_id;
+	e.is_error = is_error;
+	r->opts.on_event(r->opts.event_payload, &e);
+	json_object_put(ev);
+}
+
+static json_object *
+event_new(struct run *r, const char *type)
+{
+	json_object *ev = json_object_new_object();
+
+	if (ev == NULL)
+		return NULL;
+	json_object_object_add(ev, "type", json_object_new_string(type));
+	if (r->turn > 0)
+		json_object_object_add(ev, "turn", json_object_new_int(
+		                       (int32_t)r->turn));
+	return ev;
+}
+
+static void
+emit_text(struct run *r, uint32_t type, const char *name, const char *key,
+          const char *text, size_t len)
+{
+	json_object *ev;
+
+	if (r->opts.on_event == NULL)
+		return;
+	ev = event_new(r, name);
+	if (ev == NULL)
+		return;
+	json_object_object_add(ev, key, json_object_new_string_len(text,
+	                       (int)len));
+	emit(r, type, ev, text, len, NULL, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Setting up: provider, tools, session                                */
+/* ------------------------------------------------------------------ */
+
+static int
+resolve_provider(struct run *r, struct flue_error *err)
+{
+	const struct flue_config *config = &r->harness->project.config;
+	const struct flue_provider_config *pc;
+	const char *model = r->prep.choice.model, *slash, *plugin;
+	static const char *const price_keys[4] = {
+		"input_price", "output_price", "cache_read_price",
+		"cache_write_price"
+	};
+	int rc;
+
+	if (model == NULL)
+		return flue_error_set(err, FLUE_EINVAL, "%s: no model: set model: "
+		        "in the agent file or defaults.model in flue.yaml (for "
+		        "example anthropic/claude-sonnet-4.6), or pass --model",
+		        r->prep.agent.file.path);
+	slash = strchr(model, '/');
+	if (slash == NULL || slash == model || slash[1] == '\0')
+		return flue_error_set(err, FLUE_EINVAL, "model '%s': use "
+		                      "provider/model, for example "
+		                      "anthropic/claude-sonnet-4.6", model);
+	pc = flue_config_provider(config, model);
+	plugin = pc != NULL && pc->plugin != NULL ? pc->plugin : "gateway";
+	r->endpoint_model = strdup(pc != NULL ? slash + 1 : model);
+	if (r->endpoint_model == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	if (pc != NULL) {
+		json_object *p = json_object_new_object(), *spec;
+
+		r->provider_settings = p;
+		json_object_object_add(p, "id", json_object_new_string(pc->id));
+		if (pc->api != NULL)
+			json_object_object_add(p, "api",
+			                       json_object_new_string(pc->api));
+		if (pc->base_url != NULL)
+			json_object_object_add(p, "base_url",
+			                       json_object_new_string(pc->base_url));
+		if (pc->api_key_env != NULL)
+			json_object_object_add(p, "api_key_env",
+			        json_object_new_string(pc->api_key_env));
+		if (pc->headers != NULL)
+			json_object_object_add(p, "headers",
+			                       json_object_get(pc->headers));
+		if (pc->options != NULL)
+			json_object_object_add(p, "options",
+			                       json_object_get(pc->options));
+		if (pc->models != NULL &&
+		    json_object_object_get_ex(pc->models, r->endpoint_model,
+		                              &spec)) {
+			json_object *v;
+
+			if (json_object_object_get_ex(spec, "max_tokens", &v))
+				r->max_tokens = json_object_get_int64(v);
+			for (int i = 0; i < 4; i++)
+				if (json_object_object_get_ex(spec, price_keys[i], &v)) {
+					r->prices[i] = json_object_get_double(v);
+					r->have_prices = 1;
+				}
+		}
+	}
+	r->provider = flue_loader_find(r->harness->loader, plugin, 0);
+	if (r->provider == NULL) {
+		rc = flue_loader_load(r->harness->loader, plugin,
+		                      r->harness->project_dir,
+		                      flue_harness_plugin_options(r->harness, plugin),
+		                      &r->provider, err);
+		if (rc != 0)
+			return flue_error_prefix(err, "model '%s'", model);
+	}
+	if (r->provider->desc->kind != FLUE_PLUGIN_PROVIDER)
+		return flue_error_set(err, FLUE_EINVAL, "model '%s': plugin '%s' "
+		                      "is a %s plugin, not a model provider", model,
+		                      plugin,
+		                      flue_plugin_kind_name(r->provider->desc->kind));
+	return 0;
+}
+
+static int
+compile_tools(struct run *r, struct flue_error *err)
+{
+	size_t n = json_object_array_length(r->prep.tools);
+
+	r->tools = calloc(n + 1, sizeof(*r->tools));
+	if (r->tools == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_object *decl = json_object_array_get_idx(r->prep.tools, i);
+		json_object *name, *params;
+		struct flue_schema_options so = {0};
+		int rc;
+
+		json_object_object_get_ex(decl, "name", &name);
+		json_object_object_get_ex(decl, "parameters", &params);
+		r->tools[i].name = json_object_get_string(name);
+		rc = flue_schema_compile(params, &so, &r->tools[i].schema, err);
+		r->n_tools = i + 1;
+		if (rc != 0)
+			return flue_error_prefix(err, "tool '%s'", r->tools[i].name);
+	}
+	return 0;
+}
+
+/* The agent's env: mapping as "NAME=value" strings for bash. */
+static int
+build_exec_env(struct run *r, struct flue_error *err)
+{
+	json_object *env = r->prep.settings.env;
+	size_t n = env ? (size_t)json_object_object_length(env) : 0, i = 0;
+
+	r->exec_env = calloc(n + 1, sizeof(*r->exec_env));
+	if (r->exec_env == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	if (env == NULL)
+		return 0;
+	json_object_object_foreach(env, key, value) {
+		if (asprintf(&r->exec_env[i], "%s=%s", key,
+		             json_object_get_string(value)) < 0) {
+			r->exec_env[i] = NULL;
+			return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		}
+		i++;
+	}
+	return 0;
+}
+
+/* A new session id: sortable by time, unique by chance. */
+static char *
+new_session_id(void)
+{
+	unsigned char rnd[4] = {0};
+	time_t t = time(NULL);
+	struct tm tm;
+	char *id;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint32_t x = (uint32_t)now_ms() ^ (uint32_t)getpid();
+
+		memcpy(rnd, &x, sizeof(rnd));
+	}
+	gmtime_r(&t, &tm);
+	if (asprintf(&id, "%04d%02d%02d-%02d%02d%02d-%02x%02x%02x%02x",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	             tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2], rnd[3]) < 0)
+		return NULL;
+	return id;
+}
+
+static json_object *
+tool_message(const char *id, const char *name, const char *text, size_t len,
+             int is_error)
+{
+	json_object *m = json_object_new_object();
+
+	json_object_object_add(m, "role", json_object_new_string("tool"));
+	json_object_object_add(m, "tool_call_id", json_object_new_string(id));
+	json_object_object_add(m, "name", json_object_new_string(name));
+	json_object_object_add(m, "content",
+	                       json_object_new_string_len(text, (int)len));
+	json_object_object_add(m, "is_error", json_object_new_boolean(is_error));
+	return m;
+}
+
+static const char *
+record_role(json_object *record)
+{
+	json_object *role;
+
+	if (!json_object_object_get_ex(record, "role", &role))
+		return NULL;
+	return json_object_get_string(role);
+}
+
+/* A run killed between a tool-calling answer and its results leaves
+ * calls without results; providers refuse such a history, so they get
+ * results that say what happened. */
+static int
+repair_dangling_calls(struct run *r, struct flue_error *err)
+{
+	size_t n = r->store.count(r->session), last = n;
+	json_object *content, *msg;
+
+	for (size_t i = n; i-- > 0;) {
+		const char *role = record_role(r->store.get(r->session, i));
+
+		if (role != NULL && strcmp(role, "assistant") == 0) {
+			last = i;
+			break;
+		}
+		if (role != NULL && strcmp(role, "user") == 0)
+			return 0;
+	}
+	if (last == n)
+		return 0;
+	msg = r->store.get(r->session, last);
+	if (!json_object_object_get_ex(msg, "content", &content) ||
+	    !json_object_is_type(content, json_type_array))
+		return 0;
+	for (size_t b = 0; b < json_object_array_length(content); b++) {
+		json_object *block = json_object_array_get_idx(content, b);
+		json_object *type, *id, *name;
+		int answered = 0;
+
+		if (!json_object_object_get_ex(block, "type", &type) ||
+		    strcmp(json_object_get_string(type), "tool_call") != 0 ||
+		    !json_object_object_get_ex(block, "id", &id) ||
+		    !json_object_object_get_ex(block, "name", &name))
+			continue;
+		for (size_t i = last + 1; i < n && !answered; i++) {
+			json_object *rec = r->store.get(r->session, i), *tid;
+
+			answered = json_object_object_get_ex(rec, "tool_call_id",
+			                                     &tid) &&
+			        strcmp(json_object_get_string(tid),
+			               json_object_get_string(id)) == 0;
+		}
+		if (!answered) {
+			static const char text[] = "the run stopped before this tool "
+			                           "call finished; its effects, if "
+			                           "any, are unknown";
+			json_object *m = tool_message(json_object_get_string(id),
+			                              json_object_get_string(name),
+			                              text, sizeof(text) - 1, 1);
+			int rc = r->store.append(r->session, m, err);
+
+			json_object_put(m);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* The user's message: the payload's prompt or message, else the whole
+ * payload as JSON. */
+static int
+user_message(struct run *r, json_object **out, struct flue_error *err)
+{
+	json_object *payload = r->prep.payload, *v, *m;
+	const char *text = NULL;
+
+	*out = NULL;
+	if (payload == NULL || json_object_is_type(payload, json_type_null))
+		return flue_error_set(err, FLUE_EINVAL, "nothing to do: give the "
+		                      "task as the payload, for example "
+		                      "--payload '{\"prompt\": \"...\"}'");
+	if (json_object_is_type(payload, json_type_string))
+		text = json_object_get_string(payload);
+	else if ((json_object_object_get_ex(payload, "prompt", &v) ||
+	          json_object_object_get_ex(payload, "message", &v)) &&
+	         json_object_is_type(v, json_type_string))
+		text = json_object_get_string(v);
+	else
+		text = json_object_to_json_string_ext(payload, JSON_FLAGS);
+	m = json_object_new_object();
+	if (m == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	json_object_object_add(m, "role", json_object_new_string("user"));
+	json_object_object_add(m, "content", json_object_new_string(text));
+	*out = m;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* One model turn                                                      */
+/* ------------------------------------------------------------------ */
+
+static int
+on_provider_event(void *payload, const struct flue_provider_event *ev)
+{
+	struct run *r = payload;
+	const char *text = ev->text ? ev->text : "";
+	size_t len = ev->text ? ev->text_len : 0;
+
+	if (flue_cancel_is_set(r->opts.cancel))
+		return 1;
+	if (flue_assembler_event(&r->assembler, ev, &r->handler_err) != 0) {
+		r->handler_failed = 1;
+		return 1;
+	}
+	switch (ev->type) {
+	case FLUE_PROVIDER_TEXT_DELTA:
+		if (len > 0)
+			emit_text(r, FLUE_EVENT_TEXT_DELTA, "text_delta", "text",
+			          text, len);
+		break;
+	case FLUE_PROVIDER_THINKING_DELTA:
+		if (len > 0)
+			emit_text(r, FLUE_EVENT_THINKING_DELTA, "thinking_delta",
+			          "text", text, len);
+		break;
+	case FLUE_PROVIDER_RETRY:
+		emit_text(r, FLUE_EVENT_RETRY, "retry", "reason", text, len);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static char *
+build_request(struct run *r)
+{
+	json_object *req = json_object_new_object(), *messages;
+	size_t n = r->store.count(r->session);
+	char *text;
+
+	if (req == NULL)
+		return NULL;
+	messages = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++) {
+		json_object *rec = r->store.get(r->session, i);
+
+		if (record_role(rec) != NULL)
+			json_object_array_add(messages, json_object_get(rec));
+	}
+	json_object_object_add(req, "model",
+	                       json_object_new_string(r->endpoint_model));
+	json_object_object_add(req, "system", json_object_new_string_len(
+	                       r->prep.prompt.system,
+	                       (int)r->prep.prompt.system_len));
+	json_object_object_add(req, "messages", messages);
+	json_object_object_add(req, "tools", json_object_get(r->prep.tools));
+	json_object_object_add(req, "thinking", json_object_new_string(
+	                       r->prep.choice.thinking));
+	if (r->max_tokens > 0)
+		json_object_object_add(req, "max_tokens",
+		                       json_object_new_int64(r->max_tokens));
+	json_object_object_add(req, "session_id",
+	                       json_object_new_string(r->out->session_id));
+	if (r->provider_settings != NULL)
+		json_object_object_add(req, "provider",
+		                       json_object_get(r->provider_settings));
+	text = strdup(json_object_to_json_string_ext(req, JSON_FLAGS));
+	json_object_put(req);
+	return text;
+}
+
+/* Cost from the configured prices when the provider did not say. */
+static void
+price_usage(struct run *r, json_object *msg)
+{
+	struct flue_usage *u = &r->assembler.usage;
+
+	if (!r->assembler.have_usage || u->cost_usd >= 0 || !r->have_prices)
+		return;
+	u->cost_usd = ((double)u->input_tokens * r->prices[0] +
+	               (double)u->output_tokens * r->prices[1] +
+	               (double)u->cache_read_tokens * r->prices[2] +
+	               (double)u->cache_write_tokens * r->prices[3]) / 1e6;
+	json_object_object_add(msg, "usage", flue_usage_to_json(u));
+}
+
+/* Ask the model once; *out_msg is the stored answer. */
+static int
+model_turn(struct run *r, json_object **out_msg, char ***out_arg_errors,
+           struct flue_error *err)
+{
+	struct flue_provider_request req = {0};
+	char *body = build_request(r);
+	json_object *msg;
+	int rc;
+
+	*out_msg = NULL;
+	*out_arg_errors = NULL;
+	if (body == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	flue_assembler_reset(&r->assembler);
+	r->handler_failed = 0;
+	req.model = r->endpoint_model;
+	req.request_json = body;
+	req.cancel = r->opts.cancel;
+	req.on_event = on_provider_event;
+	req.event_payload = r;
+	flue_error_clear(err);
+	rc = r->provider->desc->provider->stream(r->provider->instance, &req,
+	                                         err);
+	free(body);
+	if (r->handler_failed && !flue_cancel_is_set(r->opts.cancel)) {
+		*err = r->handler_err;
+		return err->code ? err->code : FLUE_ERROR;
+	}
+	if (flue_cancel_is_set(r->opts.cancel))
+		return flue_error_set(err, FLUE_ECANCELED, "canceled");
+	if (rc != 0) {
+		if (err->message[0] == '\0')
+			flue_error_set(err, rc, "the model provider failed (%s)",
+			               flue_status_name(rc));
+		return rc;
+	}
+	rc = flue_assembler_finish(&r->assembler, r->prep.choice.model, &msg,
+	                           out_arg_errors, err);
+	if (rc != 0)
+		return rc;
+	price_usage(r, msg);
+	rc = r->store.append(r->session, msg, err);
+	if (rc != 0) {
+		json_object_put(msg);
+		return rc;
+	}
+	*out_msg = msg;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tool calls                                                          */
+/* ------------------------------------------------------------------ */
+
+static const struct run_tool *
+find_tool(const struct run *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_tools; i++)
+		if (strcmp(r->tools[i].name, name) == 0)
+			return &r->tools[i];
+	return NULL;
+}
+
+static void
+set_output(struct flue_tool_output *out, int is_error, const char *fmt, ...)
+	FLUE_PRINTF(3, 4);
+
+static void
+set_output(struct flue_tool_output *out, int is_error, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&out->text, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		out->text = NULL;
+		n = 0;
+	}
+	out->len = (size_t)n;
+	out->is_error = is_error;
+}
+
+/* Check a call before it runs; a problem becomes its result. */
+static void
+check_call(struct run *r, struct run_call *c, const char *arg_error)
+{
+	const struct run_tool *tool = find_tool(r, c->name);
+	struct flue_schema_report report = {0};
+	char *lines;
+	int ok;
+
+	if (tool == NULL) {
+		char list[1024] = "";
+		size_t used = 0;
+
+		for (size_t i = 0; i < r->n_tools && used < sizeof(list); i++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used,
+			                         "%s%s", i ? ", " : "",
+			                         r->tools[i].name);
+		set_output(&c->out, 1, "Tool '%s' not found. Available tools: %s",
+		           c->name, r->n_tools ? list : "none");
+		return;
+	}
+	if (arg_error != NULL) {
+		set_output(&c->out, 1, "Tool '%s': %s. Call it again with a JSON "
+		           "object of arguments.", c->name, arg_error);
+		return;
+	}
+	ok = flue_schema_validate(tool->schema, c->args, &report);
+	if (ok == 1) {
+		c->runnable = 1;
+		return;
+	}
+	lines = flue_schema_report_text(&report);
+	set_output(&c->out, 1, "Validation failed for tool \"%s\":\n%s\n"
+	           "Received arguments:\n%s", c->name, lines ? lines : "",
+	           json_object_to_json_string_ext(c->args,
+	                   JSON_C_TO_STRING_PRETTY |
+	                   JSON_C_TO_STRING_NOSLASHESCAPE));
+	free(lines);
+	flue_schema_report_clear(&report);
+}
+
+static void
+execute_call(struct run_call *c)
+{
+	struct run *r = c->run;
+	struct flue_tool_env env = {0};
+	int64_t start = now_ms();
+
+	env.workspace = r->prep.workspace;
+	env.cwd = r->prep.cwd;
+	env.cancel = r->opts.cancel;
+	env.exec_env = (const char *const *)r->exec_env;
+	c->rc = flue_tool_run(&env, c->name, c->args, &c->out, &c->err);
+	c->duration_ms = now_ms() - start;
+}
+
+static void *
+call_thread(void *arg)
+{
+	struct run_call *c = arg;
+
+	execute_call(c);
+	pthread_mutex_lock(&c->run->lock);
+	c->done = 1;
+	pthread_cond_broadcast(&c->run->cond);
+	pthread_mutex_unlock(&c->run->lock);
+	return NULL;
+}
+
+static void
+emit_tool_start(struct run *r, const struct run_call *c)
+{
+	json_object *ev;
+
+	if (r->opts.on_event == NULL)
+		return;
+	ev = event_new(r, "tool_start");
+	if (ev == NULL)
+		return;
+	json_object_object_add(ev, "id", json_object_new_string(c->id));
+	json_object_object_add(ev, "name", json_object_new_string(c->name));
+	json_object_object_add(ev, "arguments", json_object_get(c->args));
+	emit(r, FLUE_EVENT_TOOL_START, ev, NULL, 0, c->name, c->id, 0);
+}
+
+static void
+emit_tool_end(struct run *r, struct run_call *c)
+{
+	json_object *ev;
+	const char *text = c->out.text ? c->out.text : c->err.message;
+	size_t len = c->out.text ? c->out.len : strlen(c->err.message);
+	size_t shown = len;
+
+	c->reported = 1;
+	if (r->opts.on_event == NULL)
+		return;
+	/* Cut on a UTF-8 boundary so the event stays valid JSON text. */
+	if (shown > RUN_EVENT_RESULT_MAX) {
+		shown = RUN_EVENT_RESULT_MAX;
+		while (shown > 0 && ((unsigned char)text[shown] & 0xC0) == 0x80)
+			shown--;
+	}
+	ev = event_new(r, "tool_end");
+	if (ev == NULL)
+		return;
+	json_object_object_add(ev, "id", json_object_new_string(c->id));
+	json_object_object_add(ev, "name", json_object_new_string(c->name));
+	json_object_object_add(ev, "is_error", json_object_new_boolean(
+	                       c->rc != 0 || c->out.is_error));
+	json_object_object_add(ev, "result",
+	                       json_object_new_string_len(text, (int)shown));
+	if (shown < len)
+		json_object_object_add(ev, "result_bytes",
+		                       json_object_new_int64((int64_t)len));
+	json_object_object_add(ev, "duration_ms",
+	                       json_object_new_int64(c->duration_ms));
+	emit(r, FLUE_EVENT_TOOL_END, ev, text, len, c->name, c->id,
+	     c->rc != 0 || c->out.is_error);
+}
+
+/* Under the lock: a call finished but not reported yet. */
+static int
+any_ready(const struct run_call *calls, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (calls[i].runnable && calls[i].done && !calls[i].reported)
+			return 1;
+	return 0;
+}
+
+/* Run the runnable calls, at most RUN_MAX_PARALLEL_TOOLS at once,
+ * reporting each as it finishes. */
+static void
+run_calls(struct run *r, struct run_call *calls, size_t n)
+{
+	size_t runnable = 0, running = 0, next = 0, left;
+
+	for (size_t i = 0; i < n; i++)
+		runnable += calls[i].runnable;
+	if (runnable == 1) {
+		for (size_t i = 0; i < n; i++)
+			if (calls[i].runnable) {
+				execute_call(&calls[i]);
+				calls[i].done = 1;
+				emit_tool_end(r, &calls[i]);
+			}
+		return;
+	}
+	left = runnable;
+	pthread_mutex_lock(&r->lock);
+	while (left > 0) {
+		while (running < RUN_MAX_PARALLEL_TOOLS && next < n) {
+			struct run_call *c = &calls[next++];
+
+			if (!c->runnable)
+				continue;
+			c->started = 1;
+			if (pthread_create(&c->thread, NULL, call_thread, c) != 0) {
+				c->started = 0;
+				c->rc = flue_error_set(&c->err, FLUE_ENOMEM, "could not "
+				                       "start a thread for the call");
+				c->done = 1;
+				continue;
+			}
+			running++;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct run_call *c = &calls[i];
+
+			if (!c->runnable || !c->done || c->reported)
+				continue;
+			if (c->started) {
+				pthread_mutex_unlock(&r->lock);
+				pthread_join(c->thread, NULL);
+				pthread_mutex_lock(&r->lock);
+				running--;
+			}
+			pthread_mutex_unlock(&r->lock);
+			emit_tool_end(r, c);
+			pthread_mutex_lock(&r->lock);
+			left--;
+		}
+		if (left > 0 && running > 0 && !any_ready(calls, n))
+			pthread_cond_wait(&r->cond, &r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Run a turn's tool calls and store their results in call order. */
+static int
+tool_turn(struct run *r, json_object *msg, char **arg_errors,
+          struct flue_error *err)
+{
+	json_object *content;
+	struct run_call *calls;
+	size_t n = 0, k = 0;
+	int rc = 0, canceled;
+
+	json_object_object_get_ex(msg, "content", &content);
+	for (size_t i = 0; i < json_object_array_length(content); i++) {
+		json_object *type;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(content, i),
+		                              "type", &type) &&
+		    strcmp(json_object_get_string(type), "tool_call") == 0)
+			n++;
+	}
+	calls = calloc(n + 1, sizeof(*calls));
+	if (calls == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < json_object_array_length(content); i++) {
+		json_object *block = json_object_array_get_idx(content, i);
+		json_object *type, *v;
+		struct run_call *c;
+
+		if (!json_object_object_get_ex(block, "type", &type) ||
+		    strcmp(json_object_get_string(type), "tool_call") != 0)
+			continue;
+		c = &calls[k];
+		c->run = r;
+		json_object_object_get_ex(block, "id", &v);
+		c->id = json_object_get_string(v);
+		json_object_object_get_ex(block, "name", &v);
+		c->name = json_object_get_string(v);
+		json_object_object_get_ex(block, "arguments", &v);
+		if (json_object_deep_copy(v, &c->args, NULL) != 0)
+			c->args = json_object_new_object();
+		check_call(r, c, arg_errors ? arg_errors[k] : NULL);
+		emit_tool_start(r, c);
+		if (!c->runnable)
+			emit_tool_end(r, c);
+		k++;
+	}
+	run_calls(r, calls, n);
+	canceled = flue_cancel_is_set(r->opts.cancel);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct run_call *c = &calls[i];
+		json_object *m;
+
+		if (c->rc == FLUE_ECANCELED || (c->rc == 0 && c->out.text == NULL &&
+		                                canceled)) {
+			static const char text[] = "the run was canceled before this "
+			                           "tool call finished";
+
+			m = tool_message(c->id, c->name, text, sizeof(text) - 1, 1);
+		} else if (c->rc != 0) {
+			m = tool_message(c->id, c->name, c->err.message,
+			                 strlen(c->err.message), 1);
+		} else {
+			m = tool_message(c->id, c->name, c->out.text ? c->out.text : "",
+			                 c->out.len, c->out.is_error);
+		}
+		rc = r->store.append(r->session, m, err);
+		json_object_put(m);
+		if (c->rc != FLUE_ECANCELED && c->runnable)
+			r->out->tool_calls++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		flue_tool_output_clear(&calls[i].out);
+		json_object_put(calls[i].args);
+	}
+	free(calls);
+	if (rc == 0 && canceled)
+		rc = flue_error_set(err, FLUE_ECANCELED, "canceled");
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The run                                                             */
+/* ------------------------------------------------------------------ */
+
+static char *
+message_text(json_object *msg)
+{
+	json_object *content;
+	size_t len = 0;
+	char *text;
+
+	if (!json_object_object_get_ex(msg, "content", &content))
+		return NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t at = 0;
+
+		for (size_t i = 0; i < json_object_array_length(content); i++) {
+			json_object *b = json_object_array_get_idx(content, i), *t, *v;
+
+			if (!json_object_object_get_ex(b, "type", &t) ||
+			    strcmp(json_object_get_string(t), "text") != 0 ||
+			    !json_object_object_get_ex(b, "text", &v))
+				continue;
+			if (pass == 1)
+				memcpy(text + at, json_object_get_string(v),
+				       (size_t)json_object_get_string_len(v));
+			at += (size_t)json_object_get_string_len(v);
+		}
+		if (pass == 0) {
+			len = at;
+			text = malloc(len + 1);
+			if (text == NULL)
+				return NULL;
+		}
+	}
+	text[len] = '\0';
+	return text;
+}
+
+static void
+emit_turn_end(struct run *r, json_object *msg, size_t tool_calls)
+{
+	json_object *ev, *v;
+
+	if (r->opts.on_event == NULL)
+		return;
+	ev = event_new(r, "turn_end");
+	if (ev == NULL)
+		return;
+	if (json_object_object_get_ex(msg, "stop_reason", &v))
+		json_object_object_add(ev, "stop_reason", json_object_get(v));
+	if (json_object_object_get_ex(msg, "usage", &v))
+		json_object_object_add(ev, "usage", json_object_get(v));
+	json_object_object_add(ev, "tool_calls",
+	                       json_object_new_int((int32_t)tool_calls));
+	emit(r, FLUE_EVENT_TURN_END, ev, NULL, 0, NULL, NULL, 0);
+}
+
+static void
+emit_run_start(struct run *r)
+{
+	json_object *ev;
+
+	if (r->opts.on_event == NULL)
+		return;
+	ev = event_new(r, "run_start");
+	if (ev == NULL)
+		return;
+	json_object_object_add(ev, "agent", json_object_new_string(
+	                       r->opts.agent));
+	json_object_object_add(ev, "session", json_object_new_string(
+	                       r->out->session_id));
+	json_object_object_add(ev, "model", json_object_new_string(
+	                       r->prep.choice.model));
+	json_object_object_add(ev, "sandbox", json_object_new_string(
+	                       r->prep.sandbox));
+	json_object_object_add(ev, "cwd", json_object_new_string(r->prep.cwd));
+	emit(r, FLUE_EVENT_RUN_START, ev, NULL, 0, NULL, NULL, 0);
+}
+
+static void
+emit_run_end(struct run *r, int rc, const struct flue_error *err)
+{
+	static const char *const names[] = {"ok", "error", "canceled",
+	                                    "max_turns"};
+	json_object *ev;
+
+	if (r->opts.on_event == NULL)
+		return;
+	r->turn = 0;
+	ev = event_new(r, "run_end");
+	if (ev == NULL)
+		return;
+	json_object_object_add(ev, "status", json_object_new_string(
+	                       names[r->out->status]));
+	if (r->out->session_id != NULL)
+		json_object_object_add(ev, "session", json_object_new_string(
+		                       r->out->session_id));
+	if (r->out->text != NULL)
+		json_object_object_add(ev, "result", json_object_new_string(
+		                       r->out->text));
+	json_object_object_add(ev, "usage", flue_usage_to_json(&r->out->usage));
+	json_object_object_add(ev, "turns", json_object_new_int(
+	                       (int32_t)r->out->turns));
+	if (rc != 0) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "code", json_object_new_string(
+		                       flue_status_name(rc)));
+		json_object_object_add(e, "message", json_object_new_string(
+		                       err->message));
+		json_object_object_add(ev, "error", e);
+	}
+	emit(r, FLUE_EVENT_RUN_END, ev, NULL, 0, NULL, NULL, 0);
+}
+
+static int
+loop(struct run *r, struct flue_error *err)
+{
+	int64_t max_turns = r->prep.settings.max_turns;
+
+	if (max_turns <= 0)
+		max_turns = r->harness->project.config.defaults.max_turns;
+	if (max_turns <= 0)
+		max_turns = RUN_DEFAULT_MAX_TURNS;
+	for (;;) {
+		json_object *msg, *content;
+		char **arg_errors = NULL;
+		size_t calls;
+		int rc;
+
+		if ((int64_t)r->turn >= max_turns) {
+			r->out->status = FLUE_RUN_MAX_TURNS;
+			return flue_error_set(err, FLUE_ERROR, "stopped after %" PRId64
+			                      " turns (max_turns); the session keeps "
+			                      "the work so far: continue it with "
+			                      "--id %s", max_turns, r->out->session_id);
+		}
+		if (flue_cancel_is_set(r->opts.cancel))
+			return flue_error_set(err, FLUE_ECANCELED, "canceled");
+		r->turn++;
+		rc = model_turn(r, &msg, &arg_errors, err);
+		if (rc != 0)
+			return rc;
+		r->out->turns++;
+		flue_usage_add(&r->out->usage, &r->assembler.usage);
+		calls = r->assembler.tool_calls;
+		emit_turn_end(r, msg, calls);
+		free(r->out->text);
+		r->out->text = message_text(msg);
+		if (calls == 0 || !json_object_object_get_ex(msg, "content",
+		                                             &content)) {
+			json_object_put(msg);
+			free(arg_errors);
+			return 0;
+		}
+		rc = tool_turn(r, msg, arg_errors, err);
+		for (size_t i = 0; i < calls; i++)
+			free(arg_errors[i]);
+		free(arg_errors);
+		json_object_put(msg);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/* Open the session and append the user's message (checked first, so a
+ * run with nothing to do leaves no session behind). */
+static int
+open_session(struct run *r, struct flue_error *err)
+{
+	json_object *user;
+	int repaired = 0, rc;
+
+	rc = user_message(r, &user, err);
+	if (rc != 0)
+		return rc;
+	flue_store_local(&r->store, r->harness->project.state);
+	rc = r->store.open(r->store.backend, r->opts.agent, r->out->session_id,
+	                   &r->session, &repaired, err);
+	if (rc != 0)
+		json_object_put(user);
+	if (rc == FLUE_EBUSY)
+		return flue_error_set(err, FLUE_EBUSY, "session '%s' of agent '%s' "
+		                      "is busy: another run is using it; wait for "
+		                      "it or use another --id", r->out->session_id,
+		                      r->opts.agent);
+	if (rc != 0)
+		return rc;
+	if (repaired && r->opts.warn != NULL)
+		r->opts.warn(r->opts.warn_payload, "the session's last record was "
+		             "cut short (the process was killed while writing it); "
+		             "it was dropped");
+	rc = repair_dangling_calls(r, err);
+	if (rc == 0)
+		rc = r->store.append(r->session, user, err);
+	json_object_put(user);
+	return rc;
+}
+
+FLUE_API int
+flue_run(flue_harness *harness, const struct flue_run_options *options,
+         struct flue_run_result *out, struct flue_error *err)
+{
+	struct flue_prepare_options popts = {0};
+	struct run *r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->usage.cost_usd = -1;
+	out->status = FLUE_RUN_FAILED;
+	if (options == NULL || options->agent == NULL)
+		return flue_error_set(err, FLUE_EINVAL, "no agent named");
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	memcpy(&r->opts, options, options->size < sizeof(r->opts) ?
+	       options->size : sizeof(r->opts));
+	r->harness = harness;
+	r->out = out;
+	flue_assembler_init(&r->assembler);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	if (r->opts.session_id != NULL) {
+		if (!flue_session_id_valid(r->opts.session_id)) {
+			rc = flue_error_set(err, FLUE_EINVAL, "session id '%s': use "
+			        "1-%d letters, digits, '.', '_' or '-', not starting "
+			        "with '.'", r->opts.session_id, FLUE_SESSION_ID_MAX);
+			goto done;
+		}
+		out->session_id = strdup(r->opts.session_id);
+	} else {
+		out->session_id = new_session_id();
+	}
+	if (out->session_id == NULL) {
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		goto done;
+	}
+	popts.agent = r->opts.agent;
+	popts.role = r->opts.role;
+	popts.model = r->opts.model;
+	popts.payload_json = r->opts.payload_json;
+	popts.cwd = r->opts.cwd;
+	popts.session_id = out->session_id;
+	popts.now = r->opts.now;
+	popts.warn = r->opts.warn;
+	popts.warn_payload = r->opts.warn_payload;
+	rc = flue_prepare(harness, &popts, &r->prep, err);
+	if (rc == 0 && r->prep.choice.model != NULL &&
+	    (out->model = strdup(r->prep.choice.model)) == NULL)
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = resolve_provider(r, err);
+	if (rc == 0)
+		rc = compile_tools(r, err);
+	if (rc == 0)
+		rc = build_exec_env(r, err);
+	if (rc == 0)
+		rc = open_session(r, err);
+	if (rc != 0)
+		goto done;
+	emit_run_start(r);
+	rc = loop(r, err);
+	if (rc == 0)
+		out->status = FLUE_RUN_OK;
+	else if (rc == FLUE_ECANCELED)
+		out->status = FLUE_RUN_CANCELED;
+	else if (out->status != FLUE_RUN_MAX_TURNS)
+		out->status = FLUE_RUN_FAILED;
+	emit_run_end(r, rc, err);
+done:
+	if (r->session != NULL)
+		r->store.close(r->session);
+	flue_assembler_clear(&r->assembler);
+	for (size_t i = 0; i < r->n_tools; i++)
+		flue_schema_free(r->tools[i].schema);
+	free(r->tools);
+	if (r->exec_env != NULL)
+		for (size_t i = 0; r->exec_env[i] != NULL; i++)
+			free(r->exec_env[i]);
+	free(r->exec_env);
+	json_object_put(r->provider_settings);
+	free(r->endpoint_model);
+	flue_prepared_clear(&r->prep);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+	return rc;
+}
+
+FLUE_API void
+flue_run_result_free(struct flue_run_result *result)
+{
+	if (result == NULL)
+		return;
+	free(result->session_id);
+	free(result->text);
+	free(result->model);
+	memset(result, 0, sizeof(*result));
+}
