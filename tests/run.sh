@@ -13,7 +13,15 @@ cleanup() {
 trap cleanup EXIT
 cd "$tmp" || exit 1
 
+# FLUE_TEST_WRAPPER runs flue under a tool (make check-valgrind sets it
+# to valgrind); time limits stretch by $slow then.
 flue=$FLUE_BIN
+slow=1
+if [ -n "${FLUE_TEST_WRAPPER:-}" ]; then
+	wrapped() { $FLUE_TEST_WRAPPER "$FLUE_BIN" "$@"; }
+	flue=wrapped
+	slow=10
+fi
 fake=$FLUE_TEST_BUILDDIR/tests/fake-gateway
 export FLUE_PLUGIN_PATH=$FLUE_TEST_PLUGIN_DIR
 export FLUE_DATA_DIR=$FLUE_TEST_SRCDIR
@@ -35,6 +43,28 @@ start_fake() {
 	done
 	port=$(cat "$tmp/port")
 	export AI_GATEWAY_BASE_URL=http://127.0.0.1:$port/v1
+}
+
+# interrupt PID: Ctrl-C for a background run (under a wrapper, flue is a
+# child of the shell that ran it).
+interrupt() {
+	local f p pp
+	kill -INT "$1"
+	[ -n "${FLUE_TEST_WRAPPER:-}" ] || return 0
+	for f in /proc/[0-9]*/stat; do
+		read -r p _ _ pp _ <"$f" 2>/dev/null || continue
+		[ "$pp" = "$1" ] && kill -INT "$p"
+	done
+	return 0
+}
+
+# wait_lines FILE N: until FILE has N lines (a run got that far).
+wait_lines() {
+	for _ in $(seq 600); do
+		[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "FAIL: $1 never reached $2 lines"; fail=$((fail + 1))
 }
 
 # requests: how many model requests the fake answered.
@@ -163,7 +193,7 @@ check "max_turns: session consistent" test "$(session_roles short m1)" = "user a
 start_fake '{"turns":[{"first_byte_ms":3000,"text":"slow"},{"text":"x"}]}'
 "$flue" run -q worker --id busy --payload '{"prompt":"x"}' >/dev/null 2>&1 &
 first=$!
-sleep 0.5
+wait_lines "$(session_file worker busy)" 1
 expect "a second run of a busy session" 1 'is busy' -- "$flue" run -q worker --id busy --payload '{"prompt":"y"}'
 wait $first
 check "the first run finished" test $? -eq 0
@@ -172,33 +202,51 @@ check "the first run finished" test $? -eq 0
 start_fake '{"turns":[{"tool_calls":[{"id":"c1","name":"bash","arguments":"{\"command\":\"sleep 30\"}"}]},{"text":"never"}]}'
 "$flue" run -q worker --id c1 --payload '{"prompt":"x"}' >/dev/null 2>"$tmp/err" &
 pid=$!
-sleep 1
+wait_lines "$(session_file worker c1)" 2
+sleep 0.2
 start=$(date +%s%N)
-kill -INT $pid
+interrupt $pid
 wait $pid
 status=$?
 check "Ctrl-C exits 130" test $status -eq 130
-check "Ctrl-C is prompt" test $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000
+check "Ctrl-C is prompt" test $(( ($(date +%s%N) - start) / 1000000 )) -lt $((3000 * slow))
 check "Ctrl-C says how to continue" grep -q 'continue it with --id c1' "$tmp/err"
 check "canceled: the tool call has a result" test "$(session_roles worker c1)" = "user assistant tool "
 check "canceled: the result says so" grep -q 'canceled before this tool call finished' "$(session_file worker c1)"
 start_fake '{"turns":[{"first_byte_ms":20000,"text":"never"}]}'
 "$flue" run -q worker --id c2 --payload '{"prompt":"x"}' >/dev/null 2>&1 &
 pid=$!
-sleep 1
+wait_lines "$(session_file worker c2)" 1
+sleep 0.3
 start=$(date +%s%N)
-kill -INT $pid
+interrupt $pid
 wait $pid
 check "Ctrl-C while waiting for the model" test $? -eq 130
-check "... is prompt" test $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000
+check "... is prompt" test $(( ($(date +%s%N) - start) / 1000000 )) -lt $((1000 * slow))
 start_fake '{"turns":[{"text":"back","expect":{"body_contains":["canceled before this tool call"]}}]}'
 expect "a canceled session continues" 0 '^back$' -- "$flue" run -q worker --id c1 --payload '{"prompt":"again"}'
+
+# --- environment files ------------------------------------------------
+printf '# keys\nexport AI_GATEWAY_API_KEY="from-file"  \nOTHER=x # note\n' >"$tmp/keys.env"
+start_fake '{"turns":[{"text":"env ok","expect":{"auth":"Bearer from-file"}}]}'
+expect "--env overrides the environment" 0 '^env ok$' -- "$flue" run -q worker --env "$tmp/keys.env" --payload '{"prompt":"x"}'
+printf 'AI_GATEWAY_API_KEY=from-dotenv\n' >.env
+start_fake '{"turns":[{"text":"dotenv ok","expect":{"auth":"Bearer test-key"}}]}'
+expect "the project .env does not override" 0 '^dotenv ok$' -- "$flue" run -q worker --payload '{"prompt":"x"}'
+(unset AI_GATEWAY_API_KEY
+ start_fake '{"turns":[{"text":"dotenv used","expect":{"auth":"Bearer from-dotenv"}}]}'
+ expect "the project .env fills in" 0 '^dotenv used$' -- "$flue" run -q worker --payload '{"prompt":"x"}'
+ kill "$fakepid"
+ echo "pass=$pass fail=$fail" >"$tmp/sub")
+. "$tmp/sub"
+rm -f .env
 
 # --- usage errors -----------------------------------------------------
 expect "no agent" 2 'name the agent' -- "$flue" run
 expect "bad session id" 1 "session id '../x'" -- "$flue" run worker --id ../x --payload '{"prompt":"x"}'
 expect "no payload" 1 'nothing to do' -- "$flue" run worker
-expect "bad env file" 2 'bad.env:2: expected NAME=value' -- sh -c "printf 'A=1\nnot a line\n' >$tmp/bad.env; \"$flue\" run worker --env $tmp/bad.env --payload '{}'"
+printf 'A=1\nnot a line\n' >"$tmp/bad.env"
+expect "bad env file" 2 'bad.env:2: expected NAME=value' -- "$flue" run worker --env "$tmp/bad.env" --payload '{}'
 expect "--json with --stream" 2 'exclude each other' -- "$flue" run worker --json --stream
 
 finish

@@ -136,10 +136,25 @@ ltdl_release(void)
 	pthread_mutex_unlock(&ltdl_lock);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FLUE_KEEP_PLUGINS_MAPPED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FLUE_KEEP_PLUGINS_MAPPED 1
+#endif
+#endif
+
 static void
 ltdl_close(void *handle)
 {
 	pthread_mutex_lock(&ltdl_lock);
+#ifdef FLUE_KEEP_PLUGINS_MAPPED
+	/* LeakSanitizer scans every thread's dynamic TLS at exit; a library
+	 * unloaded with a plugin (libcurl's TLS stack) leaves a stale entry
+	 * that makes it crash.  Sanitizer builds keep plugins mapped (their
+	 * destroy() still runs). */
+	lt_dlmakeresident((lt_dlhandle)handle);
+#endif
 	lt_dlclose((lt_dlhandle)handle);
 	pthread_mutex_unlock(&ltdl_lock);
 }
