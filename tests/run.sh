@@ -177,6 +177,18 @@ start_fake '{"turns":[
    {"tool_call_id":"c3","contains":"not valid JSON"}]}}]}'
 expect "invalid tool calls are answered, not fatal" 0 '^noted$' -- "$flue" run -q worker --payload '{"prompt":"x"}'
 
+# --- one turn's tool calls run at the same time -----------------------
+start_fake '{"turns":[{"tool_calls":[
+   {"id":"p1","name":"bash","arguments":"{\"command\":\"sleep 1; echo one\"}"},
+   {"id":"p2","name":"bash","arguments":"{\"command\":\"sleep 1; echo two\"}"},
+   {"id":"p3","name":"bash","arguments":"{\"command\":\"sleep 1; echo three\"}"}]},
+ {"text":"parallel","expect":{"tool_results":[{"tool_call_id":"p1","contains":"one"},
+   {"tool_call_id":"p2","contains":"two"},{"tool_call_id":"p3","contains":"three"}]}}]}'
+start=$(date +%s%N)
+expect "three calls in one turn" 0 '^parallel$' -- "$flue" run -q worker --id par --payload '{"prompt":"x"}'
+check "... ran concurrently" test $(( ($(date +%s%N) - start) / 1000000 )) -lt $((2500 * slow))
+check "... results in call order" test "$(jq -r 'select(.role=="tool").tool_call_id' <"$(session_file worker par)" | tr '\n' ' ')" = "p1 p2 p3 "
+
 # --- max_turns --------------------------------------------------------
 start_fake '{"turns":[{"repeat":5,"tool_calls":[{"id":"c","name":"bash","arguments":"{\"command\":\"true\"}"}]}]}'
 cat >.flue/agents/short.md <<'EOF'

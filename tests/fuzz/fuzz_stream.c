@@ -7,8 +7,10 @@
  * (a tool call starts, numbered from 0, before its pieces; nothing
  * follows STOP), every pointer covers its length, a failure leaves its
  * code and a one-line message, finish succeeds exactly when STOP came,
- * and a complete answer sent back as history builds a request body for
- * both protocols.  Anything else aborts. */
+ * a complete answer sent back as history builds a request body for
+ * both protocols, and the core's assembler (core/lib/assemble.c) takes
+ * every event and builds the same answer -- text, calls and stop reason.
+ * Anything else aborts. */
 #include "config.h"
 
 #include <math.h>
@@ -20,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "../../core/lib/assemble.h"
 #include "../../plugins/gateway/codec.h"
 #include "../../plugins/gateway/sse.h"
 
@@ -69,6 +72,7 @@ struct run {
 	char *text;               /* the answer's text, joined */
 	size_t text_len, text_cap;
 	char *opaque;             /* the last OPAQUE */
+	struct flue_assembler assembler;
 };
 
 /* Append n bytes; 0, or -1 when out of memory (libFuzzer's limit). */
@@ -168,6 +172,16 @@ on_event(void *payload, const struct flue_provider_event *ev)
 
 	CHECK(!r->stopped, "event %u after STOP", ev->type);
 	r->events++;
+	{
+		struct flue_error aerr = {0};
+		int arc = flue_assembler_event(&r->assembler, ev, &aerr);
+
+		if (arc == FLUE_ENOMEM)
+			r->oom = 1;
+		else
+			CHECK(arc == 0, "the assembler refused event %u: %s",
+			      ev->type, aerr.message);
+	}
 	switch (ev->type) {
 	case FLUE_PROVIDER_TEXT_DELTA:
 		check_text(ev);
@@ -365,6 +379,57 @@ run_free(struct run *r)
 	free(r->text);
 	free(r->opaque);
 	gw_decoder_free(r->dec);
+	flue_assembler_clear(&r->assembler);
+}
+
+/* The assembled message says what the events said. */
+static void
+check_assembled(struct run *r)
+{
+	struct flue_error err = {0};
+	json_object *msg, *content, *v;
+	char **problems;
+	size_t calls = 0, text_len = 0;
+	int rc = flue_assembler_finish(&r->assembler, "p/m", &msg, &problems,
+	                               &err);
+
+	if (rc == FLUE_ENOMEM)
+		return;
+	CHECK(rc == 0, "assembler finish: %s", err.message);
+	CHECK(json_object_object_get_ex(msg, "content", &content),
+	      "no content");
+	for (size_t i = 0; i < json_object_array_length(content); i++) {
+		json_object *b = json_object_array_get_idx(content, i), *t;
+		const char *type;
+
+		CHECK(json_object_object_get_ex(b, "type", &t), "block type");
+		type = json_object_get_string(t);
+		if (strcmp(type, "tool_call") == 0) {
+			CHECK(calls < r->ncalls, "more calls than started");
+			CHECK(json_object_object_get_ex(b, "id", &v) &&
+			      strcmp(json_object_get_string(v),
+			             r->calls[calls].id) == 0, "call %zu id", calls);
+			CHECK(json_object_object_get_ex(b, "arguments", &v) &&
+			      json_object_is_type(v, json_type_object),
+			      "call %zu arguments not an object", calls);
+			free(problems[calls]);
+			calls++;
+		} else if (strcmp(type, "text") == 0) {
+			CHECK(json_object_object_get_ex(b, "text", &v), "text");
+			CHECK(text_len + (size_t)json_object_get_string_len(v) <=
+			      r->text_len && memcmp(r->text + text_len,
+			      json_object_get_string(v),
+			      (size_t)json_object_get_string_len(v)) == 0,
+			      "assembled text differs");
+			text_len += (size_t)json_object_get_string_len(v);
+		}
+	}
+	CHECK(calls == r->ncalls, "%zu calls assembled, %zu started", calls,
+	      r->ncalls);
+	CHECK(text_len == r->text_len, "text %zu bytes, %zu streamed",
+	      text_len, r->text_len);
+	free(problems);
+	json_object_put(msg);
 }
 
 int
@@ -379,6 +444,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	memset(&r, 0, sizeof(r));
+	flue_assembler_init(&r.assembler);
 	r.api = (data[0] & 1) ? GW_API_ANTHROPIC_MESSAGES : GW_API_OPENAI_CHAT;
 	split = (data[0] >> 1) & 0x1f;
 	r.cancel_at = data[0] >> 6;
@@ -415,6 +481,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      "asked to stop at event %u, the stream went on", r.cancel_at);
 	if (finished == 0 && !r.oom)
 		check_round_trip(&r);
+	if (finished == 0 && !r.oom)
+		check_assembled(&r);
 out:
 	CHECK(gw_decoder_started(r.dec) == (r.events > 0), "started %d after "
 	      "%u events", gw_decoder_started(r.dec), r.events);
