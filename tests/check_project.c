@@ -720,7 +720,7 @@ START_TEST(tools_selection)
 
 	flue_core_tools(&n);
 	ck_assert_uint_eq(n, 6);
-	ck_assert_int_eq(flue_tools_select(NULL, "a.md", &out, &err), 0);
+	ck_assert_int_eq(flue_tools_select(NULL, NULL, "a.md", &out, &err), 0);
 	ck_assert_int_eq(json_object_array_length(out), 6);
 	for (size_t i = 0; i < 6; i++) {
 		json_object *t = json_object_array_get_idx(out, i);
@@ -732,20 +732,20 @@ START_TEST(tools_selection)
 	}
 	json_object_put(out);
 	names = json_tokener_parse("[\"bash\", \"read\"]");
-	ck_assert_int_eq(flue_tools_select(names, "a.md", &out, &err), 0);
+	ck_assert_int_eq(flue_tools_select(names, NULL, "a.md", &out, &err), 0);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(
 	                 json_object_array_get_idx(out, 0), "name")), "bash");
 	json_object_put(out);
 	json_object_put(names);
 	names = json_tokener_parse("[\"bsh\"]");
-	ck_assert_int_eq(flue_tools_select(names, "a.md", &out, &err),
+	ck_assert_int_eq(flue_tools_select(names, NULL, "a.md", &out, &err),
 	                 FLUE_EINVAL);
 	ck_assert_str_eq(err.message, "a.md: tools[0]: unknown tool 'bsh' (did "
 	                 "you mean 'bash'?); the tools are read, write, edit, "
 	                 "bash, grep, glob");
 	json_object_put(names);
 	names = json_tokener_parse("[\"read\", \"bash\", \"read\"]");
-	ck_assert_int_eq(flue_tools_select(names, "a.md", &out, &err),
+	ck_assert_int_eq(flue_tools_select(names, NULL, "a.md", &out, &err),
 	                 FLUE_EINVAL);
 	ck_assert_str_eq(err.message, "a.md: tools[2]: 'read' is listed twice");
 	json_object_put(names);

@@ -189,6 +189,19 @@ expect "three calls in one turn" 0 '^parallel$' -- "$flue" run -q worker --id pa
 check "... ran concurrently" test $(( ($(date +%s%N) - start) / 1000000 )) -lt $((2500 * slow))
 check "... results in call order" test "$(jq -r 'select(.role=="tool").tool_call_id' <"$(session_file worker par)" | tr '\n' ' ')" = "p1 p2 p3 "
 
+# --- tools from a tool plugin -----------------------------------------
+mkdir -p tp/.flue/agents
+printf 'plugins: [local, fx-tool]\n' >tp/flue.yaml
+cp .flue/agents/worker.md tp/.flue/agents/
+start_fake '{"turns":[
+ {"tool_calls":[{"id":"t1","name":"shout","arguments":"{\"text\":\"hello\"}"},
+                {"id":"t2","name":"shout","arguments":"{\"text\":3}"}],
+  "expect":{"tools":["read","write","edit","bash","grep","glob","shout"]}},
+ {"text":"shouted","expect":{"tool_results":[
+   {"tool_call_id":"t1","contains":"HELLO (in '"$PWD"'/tp)"},
+   {"tool_call_id":"t2","contains":"/text: must be a string"}]}}]}'
+expect "a tool plugin's tool" 0 '^shouted$' -- sh -c "cd tp && FLUE_PLUGIN_PATH=$FLUE_TEST_PLUGIN_DIR:$FLUE_TEST_FIXTURE_DIR $(printf %q "$FLUE_BIN") run -q worker --payload '{\"prompt\":\"x\"}'"
+
 # --- max_turns --------------------------------------------------------
 start_fake '{"turns":[{"repeat":5,"tool_calls":[{"id":"c","name":"bash","arguments":"{\"command\":\"true\"}"}]}]}'
 cat >.flue/agents/short.md <<'EOF'

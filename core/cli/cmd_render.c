@@ -113,7 +113,6 @@ cmd_render(int argc, char **argv)
 	struct flue_render_options opts = {.size = sizeof(opts)};
 	struct flue_rendered rendered = {0};
 	struct flue_error err = {0};
-	static const char *const no_plugins[] = {NULL};
 	flue_harness *harness = NULL;
 	const char *payload_arg = NULL;
 	char *payload = NULL;
@@ -165,12 +164,7 @@ cmd_render(int argc, char **argv)
 		goto out;
 	}
 	opts.warn = print_warning;
-	/* Only the sandbox the agent names is loaded, on demand. */
-	if (hargs.plugins == NULL)
-		hargs.plugins = (const char **)no_plugins;
 	rc = cli_harness_open(&hargs, 0, &harness);
-	if (hargs.plugins == (const char **)no_plugins)
-		hargs.plugins = NULL;
 	if (rc != CLI_OK)
 		goto out;
 	if (flue_render(harness, &opts, &rendered, &err) != 0) {

@@ -396,7 +396,6 @@ cmd_run(int argc, char **argv)
 		CLI_HARNESS_LONG_OPTIONS,
 		{NULL, 0, NULL, 0}
 	};
-	static const char *const no_plugins[] = {NULL};
 	struct cli_harness_args hargs = {0};
 	struct flue_run_options opts = {.size = sizeof(opts)};
 	struct flue_run_result res = {0};
@@ -469,13 +468,9 @@ cmd_run(int argc, char **argv)
 		goto out;
 	opts.payload_json = payload;
 	prog.tty = isatty(STDERR_FILENO);
-	/* The sandbox and provider plugins are loaded when the agent names
-	 * them. */
-	if (hargs.plugins == NULL)
-		hargs.plugins = (const char **)no_plugins;
+	/* flue.yaml's plugins: (tool plugins among them) are loaded now; the
+	 * sandbox and provider an agent names, when it needs them. */
 	rc = cli_harness_open(&hargs, 0, &harness);
-	if (hargs.plugins == (const char **)no_plugins)
-		hargs.plugins = NULL;
 	if (rc != CLI_OK)
 		goto out;
 	if ((rc = load_env(harness, env_files, n_env)) != CLI_OK)

@@ -23,4 +23,10 @@ struct flue_harness {
 const char *flue_harness_plugin_options(flue_harness *harness,
                                         const char *stem);
 
+/* The sandbox operations and the plugin's own handle behind a workspace,
+ * for tool plugins (struct flue_tool_context).  [borrowed] */
+void flue_workspace_raw(const flue_workspace *workspace,
+                        const struct flue_sandbox_ops **out_ops,
+                        void **out_handle);
+
 #endif

@@ -793,6 +793,18 @@ flue_loader_probe_all(struct flue_loader *loader,
 }
 
 size_t
+flue_loader_count(const struct flue_loader *loader)
+{
+	return loader->n_plugins;
+}
+
+struct flue_loaded_plugin *
+flue_loader_get(struct flue_loader *loader, size_t index)
+{
+	return index < loader->n_plugins ? loader->plugins[index] : NULL;
+}
+
+size_t
 flue_loader_report_count(const struct flue_loader *loader)
 {
 	return loader->n_reports;

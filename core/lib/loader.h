@@ -52,6 +52,11 @@ void flue_loader_probe_all(struct flue_loader *loader,
 struct flue_loaded_plugin *flue_loader_find(struct flue_loader *loader,
                                             const char *name, uint32_t kind);
 
+/* The loaded plugins, in load order. */
+size_t flue_loader_count(const struct flue_loader *loader);
+struct flue_loaded_plugin *flue_loader_get(struct flue_loader *loader,
+                                           size_t index);
+
 size_t flue_loader_report_count(const struct flue_loader *loader);
 const struct flue_plugin_report *flue_loader_report(
 	const struct flue_loader *loader, size_t index);

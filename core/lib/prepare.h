@@ -13,6 +13,7 @@
 #include <flue/flue.h>
 
 #include "agent.h"
+#include "loader.h"
 #include "project.h"
 #include "prompt.h"
 
@@ -42,6 +43,10 @@ struct flue_prepared {
 	char *cwd;
 	struct flue_prompt prompt;
 	json_object *tools;             /* the declarations array */
+	json_object *plugin_tools;      /* tool plugins' declarations, or NULL */
+	struct flue_loaded_plugin **plugin_tool_owners;  /* owned array,
+	                                   parallel to plugin_tools; plugins
+	                                   borrowed from the loader */
 	size_t skills;
 };
 

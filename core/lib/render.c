@@ -4,6 +4,7 @@
  * the tool list -- without the request. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,107 @@ resolve_cwd(const char *base, const char *cwd)
 	             base[strlen(base) - 1] == '/' ? "" : "/", cwd) < 0)
 		return NULL;
 	return out;
+}
+
+static int
+tool_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_' &&
+		    name[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* One tool plugin's declarations, checked and added to p->plugin_tools. */
+static int
+add_plugin_tools(struct flue_prepared *p, struct flue_loaded_plugin *plugin,
+                 struct flue_error *err)
+{
+	const char *text = plugin->desc->tool->declarations(plugin->instance);
+	json_object *decls = text ? json_tokener_parse(text) : NULL;
+	int rc = 0;
+
+	if (decls == NULL || !json_object_is_type(decls, json_type_array)) {
+		json_object_put(decls);
+		return flue_error_set(err, FLUE_EINVAL, "tool plugin '%s': its "
+		                      "declarations are not a JSON array",
+		                      plugin->name);
+	}
+	for (size_t i = 0; i < json_object_array_length(decls) && rc == 0; i++) {
+		json_object *d = json_object_array_get_idx(decls, i), *n, *ds, *pa;
+		struct flue_loaded_plugin **grown;
+		const char *name;
+		size_t count;
+
+		if (!json_object_object_get_ex(d, "name", &n) ||
+		    !json_object_is_type(n, json_type_string) ||
+		    !json_object_object_get_ex(d, "description", &ds) ||
+		    !json_object_is_type(ds, json_type_string) ||
+		    !json_object_object_get_ex(d, "parameters", &pa) ||
+		    !json_object_is_type(pa, json_type_object)) {
+			rc = flue_error_set(err, FLUE_EINVAL, "tool plugin '%s': "
+			        "declaration %zu needs a name, a description and "
+			        "parameters (a JSON Schema object)", plugin->name, i);
+			break;
+		}
+		name = json_object_get_string(n);
+		if (!tool_name_valid(name))
+			rc = flue_error_set(err, FLUE_EINVAL, "tool plugin '%s': tool "
+			        "name '%s' must be 1-64 letters, digits, '_' or '-'",
+			        plugin->name, name);
+		else if (flue_core_tool_find(name) != NULL)
+			rc = flue_error_set(err, FLUE_EINVAL, "tool plugin '%s': '%s' "
+			        "is the name of a core tool", plugin->name, name);
+		for (size_t j = 0; rc == 0 && p->plugin_tools != NULL &&
+		     j < json_object_array_length(p->plugin_tools); j++)
+			if (strcmp(json_object_get_string(json_object_object_get(
+			           json_object_array_get_idx(p->plugin_tools, j),
+			           "name")), name) == 0)
+				rc = flue_error_set(err, FLUE_EINVAL, "tool plugin '%s': "
+				        "tool '%s' is also declared by plugin '%s'",
+				        plugin->name, name, p->plugin_tool_owners[j]->name);
+		if (rc != 0)
+			break;
+		if (p->plugin_tools == NULL &&
+		    (p->plugin_tools = json_object_new_array()) == NULL)
+			rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		count = p->plugin_tools ?
+		        json_object_array_length(p->plugin_tools) : 0;
+		grown = rc ? NULL : realloc(p->plugin_tool_owners,
+		                            (count + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			rc = rc ? rc : flue_error_set(err, FLUE_ENOMEM, "out of memory");
+			break;
+		}
+		p->plugin_tool_owners = grown;
+		grown[count] = plugin;
+		json_object_array_add(p->plugin_tools, json_object_get(d));
+	}
+	json_object_put(decls);
+	return rc;
+}
+
+static int
+collect_plugin_tools(flue_harness *harness, struct flue_prepared *p,
+                     struct flue_error *err)
+{
+	for (size_t i = 0; i < flue_loader_count(harness->loader); i++) {
+		struct flue_loaded_plugin *plugin =
+		        flue_loader_get(harness->loader, i);
+		int rc;
+
+		if (plugin->desc->kind != FLUE_PLUGIN_TOOL)
+			continue;
+		rc = add_plugin_tools(p, plugin, err);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int
@@ -317,8 +419,10 @@ flue_prepare(flue_harness *harness, const struct flue_prepare_options *opts,
 			names = json_object_new_array();
 		else if (names != NULL)
 			json_object_get(names);
-		rc = flue_tools_select(names, out->agent.file.path, &out->tools,
-		                       err);
+		rc = collect_plugin_tools(harness, out, err);
+		if (rc == 0)
+			rc = flue_tools_select(names, out->plugin_tools,
+			                       out->agent.file.path, &out->tools, err);
 		json_object_put(names);
 	}
 	out->skills = chosen.count;
@@ -342,6 +446,8 @@ flue_prepared_clear(struct flue_prepared *p)
 		flue_workspace_close(p->workspace, &ignored);
 	}
 	json_object_put(p->tools);
+	json_object_put(p->plugin_tools);
+	free(p->plugin_tool_owners);
 	flue_prompt_clear(&p->prompt);
 	free(p->cwd);
 	flue_role_clear(&p->role);

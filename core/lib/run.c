@@ -38,6 +38,8 @@
 struct run_tool {
 	const char *name;              /* borrowed from prep.tools */
 	struct flue_schema *schema;    /* owned */
+	struct flue_loaded_plugin *plugin;  /* a tool plugin's, or NULL for a
+	                                   core tool (borrowed) */
 };
 
 /* One tool call of a turn.  Owned by the turn; a worker thread writes
@@ -46,6 +48,7 @@ struct run_call {
 	struct run *run;
 	const char *id;                /* borrowed from the message */
 	const char *name;
+	struct flue_loaded_plugin *plugin;  /* for a plugin's tool (borrowed) */
 	json_object *args;             /* owned copy (threads share nothing) */
 	struct flue_tool_output out;
 	struct flue_error err;
@@ -245,6 +248,10 @@ compile_tools(struct run *r, struct flue_error *err)
 		json_object_object_get_ex(decl, "name", &name);
 		json_object_object_get_ex(decl, "parameters", &params);
 		r->tools[i].name = json_object_get_string(name);
+		for (size_t j = 0; r->prep.plugin_tools != NULL &&
+		     j < json_object_array_length(r->prep.plugin_tools); j++)
+			if (json_object_array_get_idx(r->prep.plugin_tools, j) == decl)
+				r->tools[i].plugin = r->prep.plugin_tool_owners[j];
 		rc = flue_schema_compile(params, &so, &r->tools[i].schema, err);
 		r->n_tools = i + 1;
 		if (rc != 0)
@@ -617,6 +624,7 @@ check_call(struct run *r, struct run_call *c, const char *arg_error)
 	ok = flue_schema_validate(tool->schema, c->args, &report);
 	if (ok == 1) {
 		c->runnable = 1;
+		c->plugin = tool->plugin;
 		return;
 	}
 	lines = flue_schema_report_text(&report);
@@ -629,6 +637,41 @@ check_call(struct run *r, struct run_call *c, const char *arg_error)
 	flue_schema_report_clear(&report);
 }
 
+/* A tool plugin's call: its text comes back in host memory. */
+static int
+plugin_call(struct run_call *c)
+{
+	struct run *r = c->run;
+	struct flue_tool_context ctx = {0};
+	struct flue_bytes bytes = {0};
+	int rc;
+
+	ctx.size = sizeof(ctx);
+	ctx.session_id = r->out->session_id;
+	flue_workspace_raw(r->prep.workspace, &ctx.sandbox, &ctx.workspace);
+	ctx.cancel = r->opts.cancel;
+	rc = c->plugin->desc->tool->call(c->plugin->instance, c->name,
+	        json_object_to_json_string_ext(c->args, JSON_FLAGS), &ctx,
+	        &bytes, &c->err);
+	if (rc != 0) {
+		if (c->err.message[0] == '\0')
+			flue_error_set(&c->err, rc, "tool plugin '%s' failed (%s)",
+			               c->plugin->name, flue_status_name(rc));
+		return rc < 0 ? rc : FLUE_ERROR;
+	}
+	c->out.text = malloc(bytes.len + 1);
+	if (c->out.text == NULL) {
+		flue_bytes_free(&bytes);
+		return flue_error_set(&c->err, FLUE_ENOMEM, "out of memory");
+	}
+	if (bytes.len > 0)
+		memcpy(c->out.text, bytes.data, bytes.len);
+	c->out.text[bytes.len] = '\0';
+	c->out.len = bytes.len;
+	flue_bytes_free(&bytes);
+	return 0;
+}
+
 static void
 execute_call(struct run_call *c)
 {
@@ -636,6 +679,11 @@ execute_call(struct run_call *c)
 	struct flue_tool_env env = {0};
 	int64_t start = now_ms();
 
+	if (c->plugin != NULL) {
+		c->rc = plugin_call(c);
+		c->duration_ms = now_ms() - start;
+		return;
+	}
 	env.workspace = r->prep.workspace;
 	env.cwd = r->prep.cwd;
 	env.cancel = r->opts.cancel;

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -117,35 +118,89 @@ fail_listed_twice(struct flue_fields *f, json_object *entry,
 	                        name);
 }
 
+static json_object *
+extra_find(json_object *extra, const char *name)
+{
+	for (size_t i = 0; extra != NULL && i < json_object_array_length(extra);
+	     i++) {
+		json_object *decl = json_object_array_get_idx(extra, i), *n;
+
+		if (json_object_object_get_ex(decl, "name", &n) &&
+		    strcmp(json_object_get_string(n), name) == 0)
+			return decl;
+	}
+	return NULL;
+}
+
+/* "read, write, ..., and the extra ones", for messages. */
+static void
+list_names(json_object *extra, char *buf, size_t size)
+{
+	size_t used = 0;
+	size_t n_extra = extra ? json_object_array_length(extra) : 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(core_tools) + n_extra; i++) {
+		const char *name = i < FLUE_ARRAY_LEN(core_tools) ?
+		        core_tools[i].name :
+		        json_object_get_string(json_object_object_get(
+		                json_object_array_get_idx(extra,
+		                        i - FLUE_ARRAY_LEN(core_tools)), "name"));
+		int w = snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+		                 name);
+
+		if (w < 0 || (size_t)w >= size - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
 int
-flue_tools_select(json_object *names, const char *filename, json_object **out,
+flue_tools_select(json_object *names, json_object *extra,
+                  const char *filename, json_object **out,
                   struct flue_error *err)
 {
 	struct flue_fields f = {filename ? filename : "<agent>", err, 0};
-	const char *all[FLUE_ARRAY_LEN(core_tools) + 1] = {0};
+	size_t n_extra = extra ? json_object_array_length(extra) : 0;
+	const char **all = calloc(FLUE_ARRAY_LEN(core_tools) + n_extra + 1,
+	                          sizeof(*all));
 	json_object *array = json_object_new_array();
 	int rc = 0;
 
 	*out = NULL;
-	if (array == NULL)
+	if (array == NULL || all == NULL) {
+		free(all);
+		json_object_put(array);
 		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < FLUE_ARRAY_LEN(core_tools); i++)
 		all[i] = core_tools[i].name;
+	for (size_t i = 0; i < n_extra; i++)
+		all[FLUE_ARRAY_LEN(core_tools) + i] = json_object_get_string(
+		        json_object_object_get(json_object_array_get_idx(extra, i),
+		                               "name"));
 	if (names == NULL) {
 		for (size_t i = 0; i < FLUE_ARRAY_LEN(core_tools) && rc == 0; i++)
 			rc = append_decl(array, &core_tools[i], err);
+		for (size_t i = 0; i < n_extra && rc == 0; i++)
+			json_object_array_add(array, json_object_get(
+			        json_object_array_get_idx(extra, i)));
 	} else {
 		for (size_t i = 0; i < json_object_array_length(names) && rc == 0;
 		     i++) {
 			json_object *entry = json_object_array_get_idx(names, i);
 			const char *name = json_object_get_string(entry);
 			const struct flue_tool_decl *decl = flue_core_tool_find(name);
+			json_object *plugin_decl = decl ? NULL :
+			                           extra_find(extra, name);
 			const char *close;
-			char where[32];
+			char where[32], list[512];
 
-			for (size_t j = 0; decl != NULL && j < i; j++)
+			for (size_t j = 0; (decl != NULL || plugin_decl != NULL) &&
+			     j < i; j++)
 				if (strcmp(json_object_get_string(
 				           json_object_array_get_idx(names, j)), name) == 0) {
+					free(all);
 					snprintf(where, sizeof(where), "tools[%zu]", i);
 					return fail_listed_twice(&f, entry, names, where, name,
 					                         array);
@@ -154,15 +209,21 @@ flue_tools_select(json_object *names, const char *filename, json_object **out,
 				rc = append_decl(array, decl, err);
 				continue;
 			}
+			if (plugin_decl != NULL) {
+				json_object_array_add(array, json_object_get(plugin_decl));
+				continue;
+			}
 			close = flue_suggest(name, all, 0);
+			list_names(extra, list, sizeof(list));
 			snprintf(where, sizeof(where), "tools[%zu]", i);
 			rc = flue_fields_fail(&f, entry, names, where,
 			                      "unknown tool '%s'%s%s%s; the tools are "
-			                      "read, write, edit, bash, grep, glob",
-			                      name, close ? " (did you mean '" : "",
-			                      close ? close : "", close ? "'?)" : "");
+			                      "%s", name, close ? " (did you mean '" : "",
+			                      close ? close : "", close ? "'?)" : "",
+			                      list);
 		}
 	}
+	free(all);
 	if (rc != 0) {
 		json_object_put(array);
 		return rc;

@@ -22,10 +22,13 @@ const struct flue_tool_decl *flue_core_tool_find(const char *name);
 
 /* The declarations an agent gets, as a JSON array of {name, description,
  * parameters} (*out [caller-owned]).  names is the agent's tools: list
- * (NULL: every core tool; an empty list: none).  An unknown name fails
- * at its position in filename: "agents/x.md:3:10: tools[1]: unknown
- * tool 'bsh' (did you mean 'bash'?; tools: read, write, ...)". */
-int flue_tools_select(json_object *names, const char *filename,
-                      json_object **out, struct flue_error *err);
+ * (NULL: every core tool and every extra one; an empty list: none);
+ * extra ([borrowed], may be NULL) holds the declarations of tool plugins.
+ * An unknown name fails at its position in filename: "agents/x.md:3:10:
+ * tools[1]: unknown tool 'bsh' (did you mean 'bash'?); the tools are
+ * read, write, ...". */
+int flue_tools_select(json_object *names, json_object *extra,
+                      const char *filename, json_object **out,
+                      struct flue_error *err);
 
 #endif

@@ -211,3 +211,11 @@ flue_workspace_remove(flue_workspace *ws, const char *path, uint32_t flags,
 	return finish(ws, "remove", path,
 	              ws->ops->remove(ws->handle, path, flags, err), err);
 }
+
+void
+flue_workspace_raw(const flue_workspace *ws,
+                   const struct flue_sandbox_ops **out_ops, void **out_handle)
+{
+	*out_ops = ws->ops;
+	*out_handle = ws->handle;
+}
