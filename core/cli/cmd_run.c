@@ -279,11 +279,17 @@ on_event(void *payload, const struct flue_event *ev)
 			first_line(ev->text ? ev->text : "", line, 160);
 			progress_line(p, "  %s failed: %s", ev->tool_name, line);
 		}
+		set_status(p, "turn %u: waiting for the model", ev->turn + 1);
 		break;
 	case FLUE_EVENT_TURN_END:
 		p->turn = ev->turn + 1;
 		p->text_chars = 0;
-		set_status(p, "turn %u: waiting for the model", p->turn);
+		obj = json_tokener_parse(ev->json);
+		if (json_object_object_get_ex(obj, "tool_calls", &v) &&
+		    json_object_get_int(v) > 0)
+			set_status(p, "turn %u: running tools", ev->turn);
+		else
+			set_status(p, "finishing");
 		break;
 	default:
 		break;
@@ -504,6 +510,7 @@ cmd_run(int argc, char **argv)
 		pthread_mutex_unlock(&prog.lock);
 		pthread_join(prog.spinner, NULL);
 	}
+	prog.status[0] = '\0';   /* no status line after the run */
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (json)
