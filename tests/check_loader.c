@@ -209,7 +209,11 @@ START_TEST(duplicate_name_is_refused)
 	ck_assert_ptr_nonnull(strstr(err.message, "already loaded from"));
 	ck_assert_ptr_nonnull(strstr(err.message, good));
 	ck_assert(!still_loaded(dup));
+#ifndef __SANITIZE_ADDRESS__
+	/* Sanitizer builds keep plugins that were in use mapped until exit
+	 * (core/lib/loader.c says why). */
 	ck_assert(!still_loaded(good));
+#endif
 }
 END_TEST
 

@@ -144,16 +144,20 @@ ltdl_release(void)
 #endif
 #endif
 
+/* keep_mapped: a plugin that was in use.  LeakSanitizer scans every
+ * thread's dynamic TLS at exit; a library unloaded with a plugin
+ * (libcurl's TLS stack) leaves a stale entry that makes it crash, so
+ * sanitizer builds keep used plugins mapped (their destroy() still runs;
+ * refused ones are unloaded as always). */
 static void
-ltdl_close(void *handle)
+ltdl_close(void *handle, int keep_mapped)
 {
 	pthread_mutex_lock(&ltdl_lock);
 #ifdef FLUE_KEEP_PLUGINS_MAPPED
-	/* LeakSanitizer scans every thread's dynamic TLS at exit; a library
-	 * unloaded with a plugin (libcurl's TLS stack) leaves a stale entry
-	 * that makes it crash.  Sanitizer builds keep plugins mapped (their
-	 * destroy() still runs). */
-	lt_dlmakeresident((lt_dlhandle)handle);
+	if (keep_mapped)
+		lt_dlmakeresident((lt_dlhandle)handle);
+#else
+	(void)keep_mapped;
 #endif
 	lt_dlclose((lt_dlhandle)handle);
 	pthread_mutex_unlock(&ltdl_lock);
@@ -331,7 +335,7 @@ plugin_unload(struct flue_loaded_plugin *plugin)
 	if (plugin->instance != NULL && plugin->desc->destroy != NULL)
 		plugin->desc->destroy(plugin->instance);
 	if (plugin->handle != NULL)
-		ltdl_close(plugin->handle);
+		ltdl_close(plugin->handle, 1);
 	free(plugin->path);
 	free(plugin->name);
 	free(plugin);
@@ -648,7 +652,7 @@ fail_plugin:
 	free(plugin->name);
 	free(plugin);
 fail:
-	ltdl_close(handle);
+	ltdl_close(handle, 0);
 	return rc;
 }
 
