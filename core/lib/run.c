@@ -78,6 +78,13 @@ struct run {
 	struct flue_error handler_err;         /* why on_provider_event stopped */
 	int handler_failed;
 	uint32_t turn;
+	char *head_json;                       /* owned: the request without
+	                                          messages, the same all run */
+	char **msg_text;                       /* owned: each sent message's
+	                                          JSON, serialised once */
+	size_t *msg_len;
+	size_t n_msgs, msgs_cap;
+	size_t store_seen;                     /* store records looked at */
 	struct flue_run_result *out;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -457,28 +464,19 @@ on_provider_event(void *payload, const struct flue_provider_event *ev)
 	return 0;
 }
 
-static char *
-build_request(struct run *r)
+/* The request's fixed part, serialised once per run. */
+static int
+build_head(struct run *r)
 {
-	json_object *req = json_object_new_object(), *messages;
-	size_t n = r->store.count(r->session);
-	char *text;
+	json_object *req = json_object_new_object();
 
 	if (req == NULL)
-		return NULL;
-	messages = json_object_new_array_ext((int)n);
-	for (size_t i = 0; i < n; i++) {
-		json_object *rec = r->store.get(r->session, i);
-
-		if (record_role(rec) != NULL)
-			json_object_array_add(messages, json_object_get(rec));
-	}
+		return FLUE_ENOMEM;
 	json_object_object_add(req, "model",
 	                       json_object_new_string(r->endpoint_model));
 	json_object_object_add(req, "system", json_object_new_string_len(
 	                       r->prep.prompt.system,
 	                       (int)r->prep.prompt.system_len));
-	json_object_object_add(req, "messages", messages);
 	json_object_object_add(req, "tools", json_object_get(r->prep.tools));
 	json_object_object_add(req, "thinking", json_object_new_string(
 	                       r->prep.choice.thinking));
@@ -490,8 +488,74 @@ build_request(struct run *r)
 	if (r->provider_settings != NULL)
 		json_object_object_add(req, "provider",
 		                       json_object_get(r->provider_settings));
-	text = strdup(json_object_to_json_string_ext(req, JSON_FLAGS));
+	r->head_json = strdup(json_object_to_json_string_ext(req, JSON_FLAGS));
 	json_object_put(req);
+	return r->head_json ? 0 : FLUE_ENOMEM;
+}
+
+/* Serialise the messages stored since the last request: the history only
+ * grows during a run, so each message is turned into text once. */
+static int
+update_messages(struct run *r)
+{
+	size_t n = r->store.count(r->session);
+
+	for (; r->store_seen < n; r->store_seen++) {
+		json_object *rec = r->store.get(r->session, r->store_seen);
+		const char *text;
+
+		if (record_role(rec) == NULL)
+			continue;
+		if (r->n_msgs == r->msgs_cap) {
+			size_t cap = r->msgs_cap ? r->msgs_cap * 2 : 64;
+			char **t = realloc(r->msg_text, cap * sizeof(*t));
+			size_t *l;
+
+			if (t == NULL)
+				return FLUE_ENOMEM;
+			r->msg_text = t;
+			l = realloc(r->msg_len, cap * sizeof(*l));
+			if (l == NULL)
+				return FLUE_ENOMEM;
+			r->msg_len = l;
+			r->msgs_cap = cap;
+		}
+		text = json_object_to_json_string_ext(rec, JSON_FLAGS);
+		r->msg_len[r->n_msgs] = strlen(text);
+		r->msg_text[r->n_msgs] = strdup(text);
+		if (r->msg_text[r->n_msgs] == NULL)
+			return FLUE_ENOMEM;
+		r->n_msgs++;
+	}
+	return 0;
+}
+
+/* request_json: the head with "messages" spliced in before its closing
+ * brace. */
+static char *
+build_request(struct run *r)
+{
+	size_t head = strlen(r->head_json), len = head + 16, at;
+	char *text;
+
+	if (update_messages(r) != 0)
+		return NULL;
+	for (size_t i = 0; i < r->n_msgs; i++)
+		len += r->msg_len[i] + 1;
+	text = malloc(len);
+	if (text == NULL)
+		return NULL;
+	memcpy(text, r->head_json, head - 1);
+	at = head - 1;
+	memcpy(text + at, ",\"messages\":[", 13);
+	at += 13;
+	for (size_t i = 0; i < r->n_msgs; i++) {
+		if (i > 0)
+			text[at++] = ',';
+		memcpy(text + at, r->msg_text[i], r->msg_len[i]);
+		at += r->msg_len[i];
+	}
+	memcpy(text + at, "]}", 3);
 	return text;
 }
 
@@ -531,6 +595,10 @@ model_turn(struct run *r, json_object **out_msg, char ***out_arg_errors,
 	req.cancel = r->opts.cancel;
 	req.on_event = on_provider_event;
 	req.event_payload = r;
+	req.head_json = r->head_json;
+	req.message_json = (const char *const *)r->msg_text;
+	req.message_len = r->msg_len;
+	req.message_count = r->n_msgs;
 	flue_error_clear(err);
 	rc = r->provider->desc->provider->stream(r->provider->instance, &req,
 	                                         err);
@@ -1162,6 +1230,8 @@ flue_run(flue_harness *harness, const struct flue_run_options *options,
 		rc = build_exec_env(r, err);
 	if (rc == 0)
 		rc = open_session(r, err);
+	if (rc == 0 && build_head(r) != 0)
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 	if (rc != 0)
 		goto done;
 	emit_run_start(r);
@@ -1186,6 +1256,11 @@ done:
 	free(r->exec_env);
 	json_object_put(r->provider_settings);
 	free(r->endpoint_model);
+	for (size_t i = 0; i < r->n_msgs; i++)
+		free(r->msg_text[i]);
+	free(r->msg_text);
+	free(r->msg_len);
+	free(r->head_json);
 	flue_prepared_clear(&r->prep);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);

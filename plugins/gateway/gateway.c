@@ -123,14 +123,31 @@ struct gate_prices {
 	json_object *models;
 };
 
+/* A message already parsed, found again by its text: a session's
+ * history only grows, so each turn's request repeats the last one's
+ * messages and only the new ones need parsing. */
+#define GATE_MSG_SLOTS 1024            /* a power of two */
+struct gate_msg {
+	uint64_t hash;
+	size_t len;
+	char *text;                    /* owned copy; NULL: a free slot */
+	json_object *value;            /* owned */
+};
+
 struct gate_instance {
 	const struct flue_host *host;
 	json_object *options;          /* owned: create()'s options */
 	struct gate_settings defaults; /* borrowed from options */
-	pthread_mutex_t lock;          /* guards pool and prices */
+	pthread_mutex_t lock;          /* guards pool, prices, the caches and
+	                                  every use of cached JSON (json-c
+	                                  reference counts are not atomic) */
 	struct gate_conn *pool;
 	size_t pool_len;
 	struct gate_prices *prices;
+	struct gate_msg *msgs;         /* owned, GATE_MSG_SLOTS, or NULL */
+	size_t n_msgs;
+	char *head_text;               /* owned: the last request's head */
+	json_object *head;             /* owned: it, parsed */
 };
 
 /* ------------------------------------------------------------------ */
@@ -149,6 +166,8 @@ struct gate_call {
 	const struct flue_host *host;
 	const struct flue_provider_request *req;
 	json_object *request;          /* owned: the parsed request_json */
+	int shared;                    /* request holds cached values: touch
+	                                  it only under inst->lock */
 	struct gate_settings set;
 	char where[GATE_WHERE_MAX];    /* "providers.<id>" or the plugin's */
 	const char *model;
@@ -1990,16 +2009,136 @@ gate_resolve_base(struct gate_call *call, struct flue_error *err)
 	return call->url != NULL ? 0 : gate_nomem(host, err);
 }
 
+static uint64_t
+gate_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static void
+gate_msgs_flush(struct gate_instance *inst)
+{
+	for (size_t i = 0; inst->msgs != NULL && i < GATE_MSG_SLOTS; i++) {
+		free(inst->msgs[i].text);
+		json_object_put(inst->msgs[i].value);
+		memset(&inst->msgs[i], 0, sizeof(inst->msgs[i]));
+	}
+	inst->n_msgs = 0;
+}
+
+/* The parsed message for text, from the cache or parsed now ([borrowed]
+ * from the cache; NULL when it is not JSON or memory ran out).  Under
+ * inst->lock. */
+static json_object *
+gate_cached_message(struct gate_instance *inst, const char *text, size_t len)
+{
+	uint64_t h = gate_hash(text, len);
+	size_t i = (size_t)h & (GATE_MSG_SLOTS - 1);
+	struct gate_msg *slot;
+	json_object *value;
+
+	if (inst->msgs == NULL &&
+	    (inst->msgs = calloc(GATE_MSG_SLOTS, sizeof(*inst->msgs))) == NULL)
+		return NULL;
+	for (;; i = (i + 1) & (GATE_MSG_SLOTS - 1)) {
+		slot = &inst->msgs[i];
+		if (slot->text == NULL)
+			break;
+		if (slot->hash == h && slot->len == len &&
+		    memcmp(slot->text, text, len) == 0)
+			return slot->value;
+	}
+	if (inst->n_msgs >= GATE_MSG_SLOTS / 4 * 3) {
+		/* Full enough: start over rather than track ages. */
+		gate_msgs_flush(inst);
+		return gate_cached_message(inst, text, len);
+	}
+	if (gate_json_parse(text, len, &value) != 0)
+		return NULL;
+	slot->text = malloc(len + 1);
+	if (slot->text == NULL) {
+		json_object_put(value);
+		return NULL;
+	}
+	memcpy(slot->text, text, len + 1);
+	slot->hash = h;
+	slot->len = len;
+	slot->value = value;
+	inst->n_msgs++;
+	return value;
+}
+
+/* The request from its parts (head and messages), reusing what earlier
+ * requests parsed.  Under inst->lock.  -1 when a part is not JSON. */
+static int
+gate_compose_request(struct gate_call *call)
+{
+	struct gate_instance *inst = call->inst;
+	const struct flue_provider_request *req = call->req;
+	json_object *request, *messages;
+
+	if (inst->head_text == NULL || strcmp(inst->head_text,
+	                                      req->head_json) != 0) {
+		json_object *head;
+		char *copy = strdup(req->head_json);
+
+		if (copy == NULL ||
+		    gate_json_parse(copy, strlen(copy), &head) != 0 ||
+		    !json_object_is_type(head, json_type_object)) {
+			free(copy);
+			return -1;
+		}
+		free(inst->head_text);
+		json_object_put(inst->head);
+		inst->head_text = copy;
+		inst->head = head;
+	}
+	request = json_object_new_object();
+	messages = json_object_new_array_ext((int)req->message_count);
+	if (request == NULL || messages == NULL) {
+		json_object_put(request);
+		json_object_put(messages);
+		return -1;
+	}
+	json_object_object_foreach(inst->head, key, value)
+		json_object_object_add(request, key, json_object_get(value));
+	json_object_object_add(request, "messages", messages);
+	for (size_t i = 0; i < req->message_count; i++) {
+		json_object *m = gate_cached_message(inst, req->message_json[i],
+		                                     req->message_len[i]);
+
+		if (m == NULL) {
+			json_object_put(request);
+			return -1;
+		}
+		json_object_array_add(messages, json_object_get(m));
+	}
+	call->request = request;
+	call->shared = 1;
+	return 0;
+}
+
 static int
 gate_parse_request(struct gate_call *call, struct flue_error *err)
 {
 	const struct flue_host *host = call->host;
 	const char *text = call->req->request_json;
 	json_object *provider, *model;
+	int composed = -1;
 
-	if (text == NULL ||
+	if (call->req->head_json != NULL && (call->req->message_count == 0 ||
+	    (call->req->message_json != NULL && call->req->message_len != NULL))) {
+		pthread_mutex_lock(&call->inst->lock);
+		composed = gate_compose_request(call);
+		pthread_mutex_unlock(&call->inst->lock);
+	}
+	if (composed != 0 && (text == NULL ||
 	    gate_json_parse(text, strlen(text), &call->request) != 0 ||
-	    !json_object_is_type(call->request, json_type_object))
+	    !json_object_is_type(call->request, json_type_object)))
 		return host->error_set(err, FLUE_EINVAL,
 		                       "the provider request is not a JSON object; see docs/MESSAGES.md");
 	if (json_object_object_get_ex(call->request, "provider", &provider) &&
@@ -2046,8 +2185,12 @@ gate_call_init(struct gate_call *call, struct gate_instance *inst,
 	body.api = call->set.api;
 	body.model = call->model;
 	body.provider_options = call->set.provider_options;
+	if (call->shared)
+		pthread_mutex_lock(&inst->lock);
 	rc = gw_body_build(&body, call->request, &call->body, &call->body_len,
 	                   err);
+	if (call->shared)
+		pthread_mutex_unlock(&inst->lock);
 	if (rc != 0)
 		return rc;
 	call->headers = gate_headers(call, 1);
@@ -2057,7 +2200,11 @@ gate_call_init(struct gate_call *call, struct gate_instance *inst,
 static void
 gate_call_free(struct gate_call *call)
 {
+	if (call->shared)
+		pthread_mutex_lock(&call->inst->lock);
 	json_object_put(call->request);
+	if (call->shared)
+		pthread_mutex_unlock(&call->inst->lock);
 	free(call->base);
 	free(call->url);
 	if (call->secret != NULL) {
@@ -2153,6 +2300,10 @@ gate_destroy(void *instance)
 		free(p->base);
 		free(p);
 	}
+	gate_msgs_flush(inst);
+	free(inst->msgs);
+	free(inst->head_text);
+	json_object_put(inst->head);
 	pthread_mutex_destroy(&inst->lock);
 	json_object_put(inst->options);
 	free(inst);

@@ -334,6 +334,15 @@ struct flue_provider_request {
 	const struct flue_cancel *cancel;  /* [borrowed] may be NULL */
 	flue_provider_event_fn on_event;
 	void *event_payload;
+	/* The same request in parts, for plugins that keep what they derived
+	 * from each message across a session's requests instead of parsing
+	 * the whole history every turn: head_json is request_json without
+	 * its "messages" member, and message_json[i] (message_len[i] bytes,
+	 * NUL-terminated) is the i-th message's JSON text.  [borrowed] */
+	const char *head_json;
+	const char *const *message_json;
+	const size_t *message_len;
+	size_t message_count;
 };
 
 struct flue_provider_ops {
