@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/printbuf.h>
+
 #include "codec_internal.h"
 
 #define OA_API "openai-chat"
@@ -177,6 +179,93 @@ oa_tool(json_object *msg, size_t index, json_object **out,
 	return 0;
 }
 
+/* Converting a message depends on that message alone, and a session
+ * sends the same history turn after turn (the gateway plugin keeps the
+ * parsed messages between requests).  So the converted message is kept
+ * on the message it came from (json-c user data), with its serialised
+ * text printed back by a custom serialiser: an old message costs a
+ * lookup, not a conversion, a serialisation and a free. */
+#define OA_MEMO_MAGIC 0x6f61u
+
+struct oa_memo {
+	unsigned magic;
+	json_object *conv;    /* owned reference */
+};
+
+struct oa_text {
+	char *text;           /* owned */
+	size_t len;
+};
+
+static void
+oa_memo_free(json_object *jso, void *userdata)
+{
+	struct oa_memo *memo = userdata;
+
+	(void)jso;
+	json_object_put(memo->conv);
+	free(memo);
+}
+
+static void
+oa_text_free(json_object *jso, void *userdata)
+{
+	struct oa_text *t = userdata;
+
+	(void)jso;
+	free(t->text);
+	free(t);
+}
+
+static int
+oa_text_print(json_object *jso, struct printbuf *pb, int level, int flags)
+{
+	struct oa_text *t = json_object_get_userdata(jso);
+
+	(void)level;
+	(void)flags;
+	return printbuf_memappend(pb, t->text, (int)t->len);
+}
+
+static json_object *
+oa_memo_find(json_object *msg)
+{
+	struct oa_memo *memo = json_object_get_userdata(msg);
+
+	if (memo == NULL || memo->magic != OA_MEMO_MAGIC)
+		return NULL;
+	return json_object_get(memo->conv);
+}
+
+/* Remember conv on msg; failing to is not an error (no memo, that is
+ * all). */
+static void
+oa_memo_keep(json_object *msg, json_object *conv)
+{
+	struct oa_memo *memo;
+	struct oa_text *t;
+	size_t len;
+	const char *text;
+
+	if (json_object_get_userdata(msg) != NULL)
+		return;
+	text = json_object_to_json_string_length(conv, GW_JSON_FLAGS, &len);
+	memo = malloc(sizeof(*memo));
+	t = malloc(sizeof(*t));
+	if (text == NULL || memo == NULL || t == NULL ||
+	    (t->text = malloc(len + 1)) == NULL) {
+		free(memo);
+		free(t);
+		return;
+	}
+	memcpy(t->text, text, len + 1);
+	t->len = len;
+	json_object_set_serializer(conv, oa_text_print, t, oa_text_free);
+	memo->magic = OA_MEMO_MAGIC;
+	memo->conv = json_object_get(conv);
+	json_object_set_userdata(msg, memo, oa_memo_free);
+}
+
 static int
 oa_messages(const struct gw_request *req, json_object *out,
             struct flue_error *err)
@@ -197,7 +286,12 @@ oa_messages(const struct gw_request *req, json_object *out,
 		rc = gw_check_message(req->messages, i, &msg, &role, err);
 		if (rc != 0)
 			return rc;
-		conv = NULL;
+		conv = oa_memo_find(msg);
+		if (conv != NULL) {
+			if (gw_append(out, conv))
+				return FLUE_ENOMEM;
+			continue;
+		}
 		if (role == GW_ROLE_USER)
 			rc = oa_user(msg, i, &conv, err);
 		else if (role == GW_ROLE_ASSISTANT)
@@ -206,6 +300,8 @@ oa_messages(const struct gw_request *req, json_object *out,
 			rc = oa_tool(msg, i, &conv, err);
 		if (rc != 0)
 			return rc;
+		if (conv != NULL)
+			oa_memo_keep(msg, conv);
 		if (conv != NULL && gw_append(out, conv))
 			return FLUE_ENOMEM;
 	}
