@@ -521,6 +521,7 @@ cmd_run(int argc, char **argv)
 		fputs(res.text, stdout);
 		if (len == 0 || res.text[len - 1] != '\n')
 			fputc('\n', stdout);
+		fflush(stdout);   /* the answer before the closing progress line */
 	}
 	if (frc == 0) {
 		char usage[128];
