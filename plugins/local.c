@@ -1508,7 +1508,7 @@ local_exec_result(struct local_run *run, enum local_outcome outcome,
 	char note[128] = "", m[128];
 
 	if (outcome == LOCAL_CANCELED)
-		return host->error_set(err, FLUE_ECANCELED, "command cancelled");
+		return host->error_set(err, FLUE_ECANCELED, "command canceled");
 	if (outcome == LOCAL_FAILED && run->error != ENOMEM)
 		return host->error_set(err, local_code(run->error),
 		                       "cannot collect the command's output: %s; try again",
@@ -1691,7 +1691,7 @@ local_exec(void *workspace, const struct flue_exec_request *req,
 		return host->error_set(err, FLUE_EINVAL,
 		                       "exec needs a command; pass request->command");
 	if (host->cancel_is_set(req->cancel))
-		return host->error_set(err, FLUE_ECANCELED, "command cancelled");
+		return host->error_set(err, FLUE_ECANCELED, "command canceled");
 	cwd = local_exec_cwd(ws, req->cwd, &rc, err);
 	if (cwd == NULL)
 		return rc;

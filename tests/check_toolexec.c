@@ -1213,6 +1213,23 @@ END_TEST
 
 /* ---- the suite ---------------------------------------------------------- */
 
+START_TEST(utf8_clean_replaces_bad_bytes)
+{
+	size_t len;
+	char *out = flue_utf8_clean("ok\xff\xc3\xa9\0x\xe2\x82", 9, &len);
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(len, strlen(out));
+	ck_assert_str_eq(out, "ok\xef\xbf\xbd\xc3\xa9\xef\xbf\xbdx"
+	                 "\xef\xbf\xbd\xef\xbf\xbd");
+	free(out);
+	out = flue_utf8_clean("plain", 5, &len);
+	ck_assert_str_eq(out, "plain");
+	ck_assert_uint_eq(len, 5);
+	free(out);
+}
+END_TEST
+
 static Suite *
 toolexec_suite(void)
 {
@@ -1281,6 +1298,7 @@ toolexec_suite(void)
 	tcase_add_test(glob, glob_matches_dot_files_like_find);
 	tcase_add_test(glob, glob_shows_at_most_1000_files);
 	tcase_add_test(glob, glob_in_a_missing_folder_fails);
+	tcase_add_test(glob, utf8_clean_replaces_bad_bytes);
 	suite_add_tcase(s, glob);
 	return s;
 }

@@ -727,16 +727,12 @@ plugin_call(struct run_call *c)
 			               c->plugin->name, flue_status_name(rc));
 		return rc < 0 ? rc : FLUE_ERROR;
 	}
-	c->out.text = malloc(bytes.len + 1);
-	if (c->out.text == NULL) {
-		flue_bytes_free(&bytes);
-		return flue_error_set(&c->err, FLUE_ENOMEM, "out of memory");
-	}
-	if (bytes.len > 0)
-		memcpy(c->out.text, bytes.data, bytes.len);
-	c->out.text[bytes.len] = '\0';
-	c->out.len = bytes.len;
+	/* A plugin may hand back any bytes; the model gets valid UTF-8. */
+	c->out.text = flue_utf8_clean(bytes.data ? (const char *)bytes.data : "",
+	                              bytes.len, &c->out.len);
 	flue_bytes_free(&bytes);
+	if (c->out.text == NULL)
+		return flue_error_set(&c->err, FLUE_ENOMEM, "out of memory");
 	return 0;
 }
 

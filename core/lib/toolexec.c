@@ -1719,3 +1719,21 @@ flue_tool_output_clear(struct flue_tool_output *out)
 	free(out->text);
 	memset(out, 0, sizeof(*out));
 }
+
+char *
+flue_utf8_clean(const char *text, size_t n, size_t *out_len)
+{
+	struct buf b = {0};
+
+	if (is_clean(text, n))
+		buf_add(&b, text, n);
+	else
+		add_clean(&b, text, n);
+	buf_add(&b, "", 0);
+	if (b.failed || b.data == NULL) {
+		free(b.data);
+		return NULL;
+	}
+	*out_len = b.len;
+	return b.data;
+}

@@ -43,4 +43,9 @@ int flue_tool_run(const struct flue_tool_env *env, const char *name,
                   struct flue_error *err);
 void flue_tool_output_clear(struct flue_tool_output *out);
 
+/* text[0, n) with every ill-formed UTF-8 sequence (and NUL) replaced by
+ * U+FFFD, so it can go into JSON for a model; *out_len its length.
+ * [caller-owned], NULL when out of memory. */
+char *flue_utf8_clean(const char *text, size_t n, size_t *out_len);
+
 #endif
