@@ -202,6 +202,45 @@ start_fake '{"turns":[
    {"tool_call_id":"t2","contains":"/text: must be a string"}]}}]}'
 expect "a tool plugin's tool" 0 '^shouted$' -- sh -c "cd tp && FLUE_PLUGIN_PATH=$FLUE_TEST_PLUGIN_DIR:$FLUE_TEST_FIXTURE_DIR $(printf %q "$FLUE_BIN") run -q worker --payload '{\"prompt\":\"x\"}'"
 
+# --- typed results ----------------------------------------------------
+cat >.flue/agents/typed.md <<'EOF'
+---
+model: anthropic/claude-sonnet-4.6
+result:
+  type: object
+  properties:
+    files: {type: integer, minimum: 0}
+    summary: {type: string}
+  required: [files, summary]
+  additionalProperties: false
+---
+Count the files.
+EOF
+start_fake '{"turns":[
+ {"text":"There are two files."},
+ {"tool_calls":[{"id":"f1","name":"finish","arguments":"{\"files\":\"two\"}"}],
+  "expect":{"tools":["read","write","edit","bash","grep","glob","finish","give_up"],
+            "body_contains":["call the finish tool"]}},
+ {"tool_calls":[{"id":"f2","name":"finish","arguments":"{\"files\":2,\"summary\":\"two files\"}"}],
+  "expect":{"tool_results":[{"tool_call_id":"f1","contains":"Validation failed for tool \"finish\""}]}}]}'
+"$flue" run -q typed --id t1 --json --payload '{"prompt":"count"}' >"$tmp/typed"
+check "typed result: exit 0" test $? -eq 0
+check "typed result: the validated JSON" test "$(jq -c .output "$tmp/typed")" = '{"files":2,"summary":"two files"}'
+check "typed result: three requests (nudge, invalid, valid)" test "$(requests)" -eq 3
+start_fake '{"turns":[{"tool_calls":[{"id":"g","name":"give_up","arguments":"{\"reason\":\"no files here\"}"}]}]}'
+expect "give_up fails the run with the reason" 1 'the agent gave up: no files here' -- "$flue" run -q typed --payload '{"prompt":"count"}'
+cat >.flue/agents/typed2.md <<'EOF'
+---
+model: anthropic/claude-sonnet-4.6
+result: {type: array, items: {type: string}}
+---
+List things.
+EOF
+start_fake '{"turns":[{"tool_calls":[{"id":"f","name":"finish","arguments":"{\"result\":[\"a\",\"b\"]}"}]}]}'
+expect "a non-object result is wrapped, and printed" 0 '"a"' -- "$flue" run -q typed2 --payload '{"prompt":"x"}'
+start_fake '{"turns":[{"repeat":4,"text":"no tools for me"}]}'
+expect "reminders to finish are bounded" 1 'without calling finish' -- "$flue" run -q typed --payload '{"prompt":"x"}'
+
 # --- max_turns --------------------------------------------------------
 start_fake '{"turns":[{"repeat":5,"tool_calls":[{"id":"c","name":"bash","arguments":"{\"command\":\"true\"}"}]}]}'
 cat >.flue/agents/short.md <<'EOF'

@@ -337,6 +337,8 @@ print_json_result(const struct flue_run_result *res, json_object *usage,
 	                       json_object_new_string(res->model) : NULL);
 	json_object_object_add(o, "result", res->text ?
 	                       json_object_new_string(res->text) : NULL);
+	json_object_object_add(o, "output", res->result_json ?
+	                       json_tokener_parse(res->result_json) : NULL);
 	json_object_object_add(o, "usage", json_object_get(usage));
 	json_object_object_add(o, "turns", json_object_new_int(
 	                       (int32_t)res->turns));
@@ -515,7 +517,15 @@ cmd_run(int argc, char **argv)
 	sigaction(SIGTERM, &old_term, NULL);
 	if (json)
 		print_json_result(&res, prog.usage, frc, &err);
-	else if (!prog.stream && res.text != NULL && frc == 0) {
+	else if (!prog.stream && res.result_json != NULL && frc == 0) {
+		json_object *value = json_tokener_parse(res.result_json);
+
+		printf("%s\n", json_object_to_json_string_ext(value,
+		       JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		       JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(value);
+		fflush(stdout);
+	} else if (!prog.stream && res.text != NULL && frc == 0) {
 		size_t len = strlen(res.text);
 
 		fputs(res.text, stdout);

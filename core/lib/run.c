@@ -54,6 +54,7 @@ struct run_call {
 	struct flue_error err;
 	int rc;
 	int runnable;                  /* arguments checked out */
+	int ending;                    /* a valid finish or give_up call */
 	int started, done, reported;
 	int64_t start_ms, duration_ms;
 	pthread_t thread;
@@ -78,6 +79,9 @@ struct run {
 	struct flue_error handler_err;         /* why on_provider_event stopped */
 	int handler_failed;
 	uint32_t turn;
+	int result_wrapped;                    /* finish takes {"result": ...} */
+	int finished;                          /* finish or give_up was called */
+	char *give_up_reason;                  /* owned, when the agent gave up */
 	char *head_json;                       /* owned: the request without
 	                                          messages, the same all run */
 	char **msg_text;                       /* owned: each sent message's
@@ -235,6 +239,86 @@ resolve_provider(struct run *r, struct flue_error *err)
 		                      "is a %s plugin, not a model provider", model,
 		                      plugin,
 		                      flue_plugin_kind_name(r->provider->desc->kind));
+	return 0;
+}
+
+#define RUN_RESULT_NUDGES 3
+
+static const char give_up_params[] =
+	"{\"type\":\"object\",\"properties\":{\"reason\":{\"type\":"
+	"\"string\",\"minLength\":1}},\"required\":[\"reason\"],"
+	"\"additionalProperties\":false}";
+
+static int
+add_decl(json_object *tools, const char *name, const char *description,
+         json_object *params)
+{
+	json_object *d = json_object_new_object();
+
+	if (d == NULL || params == NULL) {
+		json_object_put(d);
+		json_object_put(params);
+		return FLUE_ENOMEM;
+	}
+	json_object_object_add(d, "name", json_object_new_string(name));
+	json_object_object_add(d, "description",
+	                       json_object_new_string(description));
+	json_object_object_add(d, "parameters", params);
+	return json_object_array_add(tools, d) == 0 ? 0 : FLUE_ENOMEM;
+}
+
+/* A result schema adds finish (its arguments are the result) and
+ * give_up.  Tool parameters must be an object, so any other schema is
+ * wrapped as {"result": schema}. */
+static int
+add_result_tools(struct run *r, struct flue_error *err)
+{
+	json_object *schema = r->prep.settings.result, *type, *params;
+	struct flue_schema *check = NULL;
+	struct flue_schema_options so = {0};
+	int rc;
+
+	if (schema == NULL)
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(r->prep.tools); i++) {
+		const char *name = json_object_get_string(json_object_object_get(
+		        json_object_array_get_idx(r->prep.tools, i), "name"));
+
+		if (strcmp(name, "finish") == 0 || strcmp(name, "give_up") == 0)
+			return flue_error_set(err, FLUE_EINVAL, "%s: a tool named "
+			        "'%s' clashes with the typed result's tools",
+			        r->prep.agent.file.path, name);
+	}
+	rc = flue_schema_compile(schema, &so, &check, err);
+	flue_schema_free(check);
+	if (rc != 0)
+		return flue_error_prefix(err, "%s: result", r->prep.agent.file.path);
+	r->result_wrapped = !(json_object_object_get_ex(schema, "type", &type) &&
+	                      json_object_is_type(type, json_type_string) &&
+	                      strcmp(json_object_get_string(type), "object") == 0);
+	if (r->result_wrapped) {
+		params = json_object_new_object();
+		json_object *props = json_object_new_object();
+		json_object *req = json_object_new_array();
+
+		json_object_object_add(props, "result", json_object_get(schema));
+		json_object_array_add(req, json_object_new_string("result"));
+		json_object_object_add(params, "type",
+		                       json_object_new_string("object"));
+		json_object_object_add(params, "properties", props);
+		json_object_object_add(params, "required", req);
+		json_object_object_add(params, "additionalProperties",
+		                       json_object_new_boolean(0));
+	} else {
+		params = json_object_get(schema);
+	}
+	if (add_decl(r->prep.tools, "finish", "Finish the task: call this "
+	             "once it is done, with its result as the arguments. The "
+	             "run ends here.", params) != 0 ||
+	    add_decl(r->prep.tools, "give_up", "Call this instead of finish "
+	             "when the task cannot be done, with the reason. The run "
+	             "ends here.", json_tokener_parse(give_up_params)) != 0)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -690,6 +774,13 @@ check_call(struct run *r, struct run_call *c, const char *arg_error)
 		return;
 	}
 	ok = flue_schema_validate(tool->schema, c->args, &report);
+	if (ok == 1 && r->prep.settings.result != NULL &&
+	    (strcmp(c->name, "finish") == 0 || strcmp(c->name, "give_up") == 0)) {
+		c->ending = 1;
+		set_output(&c->out, 0, "%s", strcmp(c->name, "finish") == 0 ?
+		           "Result accepted." : "Noted: giving up.");
+		return;
+	}
 	if (ok == 1) {
 		c->runnable = 1;
 		c->plugin = tool->plugin;
@@ -957,6 +1048,25 @@ tool_turn(struct run *r, json_object *msg, char **arg_errors,
 		if (c->rc != FLUE_ECANCELED && c->runnable)
 			r->out->tool_calls++;
 	}
+	for (size_t i = 0; i < n && rc == 0 && !r->finished; i++) {
+		struct run_call *c = &calls[i];
+		json_object *value = c->args, *inner;
+
+		if (!c->ending)
+			continue;
+		r->finished = 1;
+		if (strcmp(c->name, "give_up") == 0) {
+			r->give_up_reason = strdup(json_object_get_string(
+			        json_object_object_get(c->args, "reason")));
+			continue;
+		}
+		if (r->result_wrapped &&
+		    json_object_object_get_ex(c->args, "result", &inner))
+			value = inner;
+		free(r->out->result_json);
+		r->out->result_json = strdup(json_object_to_json_string_ext(value,
+		                             JSON_FLAGS));
+	}
 	for (size_t i = 0; i < n; i++) {
 		flue_tool_output_clear(&calls[i].out);
 		json_object_put(calls[i].args);
@@ -1068,6 +1178,9 @@ emit_run_end(struct run *r, int rc, const struct flue_error *err)
 	if (r->out->text != NULL)
 		json_object_object_add(ev, "result", json_object_new_string(
 		                       r->out->text));
+	if (r->out->result_json != NULL)
+		json_object_object_add(ev, "output", json_tokener_parse(
+		                       r->out->result_json));
 	json_object_object_add(ev, "usage", flue_usage_to_json(&r->out->usage));
 	json_object_object_add(ev, "turns", json_object_new_int(
 	                       (int32_t)r->out->turns));
@@ -1084,9 +1197,25 @@ emit_run_end(struct run *r, int rc, const struct flue_error *err)
 }
 
 static int
+append_user(struct run *r, const char *text, struct flue_error *err)
+{
+	json_object *m = json_object_new_object();
+	int rc;
+
+	if (m == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	json_object_object_add(m, "role", json_object_new_string("user"));
+	json_object_object_add(m, "content", json_object_new_string(text));
+	rc = r->store.append(r->session, m, err);
+	json_object_put(m);
+	return rc;
+}
+
+static int
 loop(struct run *r, struct flue_error *err)
 {
 	int64_t max_turns = r->prep.settings.max_turns;
+	int nudges = 0;
 
 	if (max_turns <= 0)
 		max_turns = r->harness->project.config.defaults.max_turns;
@@ -1121,7 +1250,20 @@ loop(struct run *r, struct flue_error *err)
 		                                             &content)) {
 			json_object_put(msg);
 			free(arg_errors);
-			return 0;
+			if (r->prep.settings.result == NULL)
+				return 0;
+			/* A typed result comes only through finish or give_up. */
+			if (nudges++ >= RUN_RESULT_NUDGES)
+				return flue_error_set(err, FLUE_ERROR, "the model "
+				        "answered %d times without calling finish or "
+				        "give_up; no result", RUN_RESULT_NUDGES + 1);
+			rc = append_user(r, "Your answer is not the result: call "
+			                 "the finish tool with the result as its "
+			                 "arguments, or give_up with the reason if "
+			                 "the task cannot be done.", err);
+			if (rc != 0)
+				return rc;
+			continue;
 		}
 		rc = tool_turn(r, msg, arg_errors, err);
 		for (size_t i = 0; i < calls; i++)
@@ -1130,6 +1272,11 @@ loop(struct run *r, struct flue_error *err)
 		json_object_put(msg);
 		if (rc != 0)
 			return rc;
+		if (r->give_up_reason != NULL)
+			return flue_error_set(err, FLUE_ERROR, "the agent gave up: %s",
+			                      r->give_up_reason);
+		if (r->finished)
+			return 0;
 	}
 }
 
@@ -1221,6 +1368,8 @@ flue_run(flue_harness *harness, const struct flue_run_options *options,
 	if (rc == 0)
 		rc = resolve_provider(r, err);
 	if (rc == 0)
+		rc = add_result_tools(r, err);
+	if (rc == 0)
 		rc = compile_tools(r, err);
 	if (rc == 0)
 		rc = build_exec_env(r, err);
@@ -1257,6 +1406,7 @@ done:
 	free(r->msg_text);
 	free(r->msg_len);
 	free(r->head_json);
+	free(r->give_up_reason);
 	flue_prepared_clear(&r->prep);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
@@ -1272,5 +1422,6 @@ flue_run_result_free(struct flue_run_result *result)
 	free(result->session_id);
 	free(result->text);
 	free(result->model);
+	free(result->result_json);
 	memset(result, 0, sizeof(*result));
 }

@@ -227,6 +227,8 @@ struct flue_run_result {
 	struct flue_usage usage;     /* summed over the run's turns */
 	uint32_t turns;              /* model requests answered */
 	uint32_t tool_calls;         /* tool calls run */
+	char *result_json;           /* the typed result (JSON) when the agent
+	                                sets result: and called finish */
 };
 
 /* Run agent on the payload in the session: load the session's history,
