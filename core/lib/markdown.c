@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "markdown.h"
+#include "utf8.h"
 
 #define BOM "\xef\xbb\xbf"
 #define BOM_LEN 3
@@ -138,44 +139,6 @@ buf_take(struct buf *b, size_t *len)
 
 /* ---- UTF-8 ------------------------------------------------------------- */
 
-/* The length of the well-formed UTF-8 sequence at s[0, n), or 0 for an
- * ill-formed one.  NUL counts as ill-formed: cmark would replace it, and
- * it cannot travel in a C string. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (s[0] == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;      /* no surrogates */
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;      /* nothing above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < need || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < need; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return need;
-}
-
 /* Append text[0, len) with every ill-formed byte replaced by U+FFFD,
  * CRLF and CR turned into LF, and U+FEFF dropped: a byte-order mark that
  * ended up first in the output would be eaten by whoever reads it.  The
@@ -201,7 +164,7 @@ add_clean(struct buf *b, const char *text, size_t len)
 			i += i + 1 < len && s[i + 1] == '\n' ? 2 : 1;
 			continue;
 		}
-		n = utf8_len(s + i, len - i);
+		n = flue_utf8_seq_len(s + i, len - i);
 		if (n == 0) {
 			buf_add(b, REPLACEMENT, REPLACEMENT_LEN);
 			i++;
@@ -1754,7 +1717,7 @@ flue_md_escape(const char *text, size_t len, char **out,
 				buf_addc(&b, (char)s[i++]);
 			}
 		} else {
-			n = utf8_len(s + i, len - i);
+			n = flue_utf8_seq_len(s + i, len - i);
 			if (n == 0) {
 				buf_add(&b, REPLACEMENT, REPLACEMENT_LEN);
 				i++;

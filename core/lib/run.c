@@ -28,6 +28,7 @@
 #include "prepare.h"
 #include "store.h"
 #include "toolexec.h"
+#include "utf8.h"
 
 #define RUN_DEFAULT_MAX_TURNS 100
 #define RUN_MAX_PARALLEL_TOOLS 8
@@ -888,11 +889,7 @@ emit_tool_end(struct run *r, struct run_call *c)
 	if (r->opts.on_event == NULL)
 		return;
 	/* Cut on a UTF-8 boundary so the event stays valid JSON text. */
-	if (shown > RUN_EVENT_RESULT_MAX) {
-		shown = RUN_EVENT_RESULT_MAX;
-		while (shown > 0 && ((unsigned char)text[shown] & 0xC0) == 0x80)
-			shown--;
-	}
+	shown = flue_utf8_cut(text, len, RUN_EVENT_RESULT_MAX);
 	ev = event_new(r, "tool_end");
 	if (ev == NULL)
 		return;

@@ -17,13 +17,13 @@
 #include "error.h"
 #include "frontmatter.h"
 #include "skills.h"
+#include "utf8.h"
 #include "yaml.h"
 
 #define SKILL_FILE "SKILL.md"
 #define WORKSPACE_SKILLS ".agents/skills"
 
 /* How much of a user's value a message quotes. */
-#define SHOW_MAX 60
 
 #define ALLOWED_FIELDS \
 	"name, description, license, compatibility, metadata, allowed-tools"
@@ -34,25 +34,6 @@ static const char *const allowed_fields[] = {
 };
 
 /* ---- text ------------------------------------------------------------- */
-
-/* How many bytes of s a message quotes: at most SHOW_MAX, cut on a
- * character boundary so that the message stays valid UTF-8. */
-static int
-show_len(const char *s, size_t len)
-{
-	if (len <= SHOW_MAX)
-		return (int)len;
-	len = SHOW_MAX;
-	while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-		len--;
-	return (int)len;
-}
-
-static const char *
-show_more(size_t len)
-{
-	return len > SHOW_MAX ? "..." : "";
-}
 
 /* The number of code points in s, or (size_t)-1 when s is not valid
  * UTF-8 (overlong forms, surrogates and values past U+10FFFF included). */
@@ -367,7 +348,7 @@ check_fields_known(const struct checker *c)
 		klen = strlen(key);
 		return fail(c, line, pos ? pos->key_column : 1, "unknown field "
 		            "'%.*s%s' (allowed: " ALLOWED_FIELDS ")",
-		            show_len(key, klen), key, show_more(klen));
+		            flue_quote_len(key, klen), key, flue_quote_more(klen));
 	}
 	return 0;
 }
@@ -385,11 +366,11 @@ check_name(const struct checker *c, const struct field *f,
 	if (!f->present)
 		return fail(c, 0, 0, "missing required field 'name' (the "
 		            "skill's folder name, '%.*s%s')",
-		            show_len(folder, flen), folder, show_more(flen));
+		            flue_quote_len(folder, flen), folder, flue_quote_more(flen));
 	if (f->s == NULL || f->len == 0)
 		return fail(c, f->line, f->column, "name is empty; it must be "
 		            "the skill's folder name, '%.*s%s'",
-		            show_len(folder, flen), folder, show_more(flen));
+		            flue_quote_len(folder, flen), folder, flue_quote_more(flen));
 	n = utf8_length(f->s, f->len);
 	if (n == (size_t)-1)
 		n = f->len;
@@ -397,8 +378,8 @@ check_name(const struct checker *c, const struct field *f,
 		return fail(c, f->line, f->column, "name is %zu characters "
 		            "long; at most %d are allowed", n,
 		            FLUE_SKILL_NAME_MAX);
-	shown = show_len(f->s, f->len);
-	more = show_more(f->len);
+	shown = flue_quote_len(f->s, f->len);
+	more = flue_quote_more(f->len);
 	for (size_t i = 0; i < f->len; i++)
 		if (!((f->s[i] >= 'a' && f->s[i] <= 'z') ||
 		      (f->s[i] >= '0' && f->s[i] <= '9') || f->s[i] == '-'))
@@ -415,8 +396,8 @@ check_name(const struct checker *c, const struct field *f,
 		return fail(c, f->line, f->column, "name '%.*s%s' does not "
 		            "match its folder name '%.*s%s'; they must be "
 		            "equal",
-		            shown, f->s, more, show_len(folder, flen), folder,
-		            show_more(flen));
+		            shown, f->s, more, flue_quote_len(folder, flen), folder,
+		            flue_quote_more(flen));
 	return 0;
 }
 
@@ -448,7 +429,7 @@ check_text(const struct checker *c, const struct field *f, size_t max,
 static int
 check_metadata(const struct checker *c, json_object **out)
 {
-	char label[SHOW_MAX + 32];
+	char label[FLUE_QUOTE_MAX + 32];
 	struct json_object_iterator it, end;
 	const struct flue_yaml_pos *pos;
 	json_object *map = NULL, *copy, *text;
@@ -477,7 +458,7 @@ check_metadata(const struct checker *c, json_object **out)
 		key = json_object_iter_peek_name(&it);
 		klen = strlen(key);
 		snprintf(label, sizeof(label), "metadata '%.*s%s'",
-		         show_len(key, klen), key, show_more(klen));
+		         flue_quote_len(key, klen), key, flue_quote_more(klen));
 		rc = read_field(c, map, key, label, &value);
 		/* A null has no position of its own: point at the mapping. */
 		if (rc == 0 && value.s == NULL)

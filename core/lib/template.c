@@ -12,10 +12,10 @@
 
 #include "common.h"
 #include "template.h"
+#include "utf8.h"
 #include "yaml.h"
 
 /* How much of a reference, key or name a message quotes. */
-#define SHOW_MAX 60
 /* How many of an object's keys a message lists. */
 #define SHOW_KEYS 10
 #define ELLIPSIS "\xe2\x80\xa6"
@@ -228,25 +228,6 @@ flue_template_has_refs(const struct flue_template_context *ctx,
 
 /* ---- messages --------------------------------------------------------- */
 
-/* How many bytes of s a message quotes: at most SHOW_MAX, cut on a
- * character boundary so that the message stays valid UTF-8. */
-static int
-show_len(const char *s, size_t len)
-{
-	if (len <= SHOW_MAX)
-		return (int)len;
-	len = SHOW_MAX;
-	while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-		len--;
-	return (int)len;
-}
-
-static const char *
-show_more(size_t len)
-{
-	return len > SHOW_MAX ? "..." : "";
-}
-
 /* The line and column of text[offset]: columns count characters, so
  * UTF-8 continuation bytes do not advance them. */
 static void
@@ -314,8 +295,8 @@ fail_ref(const struct scan *s, const struct ref *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return fail_at(s, r->start, "%.*s%s: %s", show_len(ref, len), ref,
-	               show_more(len), what);
+	return fail_at(s, r->start, "%.*s%s: %s", flue_quote_len(ref, len), ref,
+	               flue_quote_more(len), what);
 }
 
 /* A mistake in the syntax of the reference at start, found at p (the
@@ -331,7 +312,7 @@ fail_syntax(const struct scan *s, size_t start, size_t p, size_t w,
 
 	if (p >= w && w < eol)
 		return fail_at(s, start, "reference '%.*s...' is longer than "
-		               "%d bytes", show_len(ref, w - start), ref,
+		               "%d bytes", flue_quote_len(ref, w - start), ref,
 		               FLUE_TEMPLATE_MAX_REF);
 	close = find_close(s->text, p < eol ? p : eol, eol);
 	if (close == eol) {
@@ -340,11 +321,11 @@ fail_syntax(const struct scan *s, size_t start, size_t p, size_t w,
 			len--;
 		return fail_at(s, start, "unterminated reference '%.*s%s': "
 		               "no }} before the end of the line",
-		               show_len(ref, len), ref, show_more(len));
+		               flue_quote_len(ref, len), ref, flue_quote_more(len));
 	}
 	len = close + 2 - start;
-	return fail_at(s, start, "%.*s%s: %s", show_len(ref, len), ref,
-	               show_more(len), what);
+	return fail_at(s, start, "%.*s%s: %s", flue_quote_len(ref, len), ref,
+	               flue_quote_more(len), what);
 }
 
 /* The distance between a and b counting insertions, deletions,
@@ -397,12 +378,12 @@ fail_unknown(const struct scan *s, size_t start, size_t id, size_t id_end,
 	if (edit_distance(t + id, id_end - id, PAYLOAD, PAYLOAD_LEN) > 2)
 		return fail_at(s, start, "unknown reference '%.*s%s': only "
 		               "payload.* can be used here",
-		               show_len(t + a, len), t + a, show_more(len));
+		               flue_quote_len(t + a, len), t + a, flue_quote_more(len));
 	return fail_at(s, start, "unknown reference '%.*s%s': only payload.* "
 	               "can be used here (did you mean payload%.*s%s?)",
-	               show_len(t + a, len), t + a, show_more(len),
-	               show_len(t + id_end, b - id_end), t + id_end,
-	               show_more(b - id_end));
+	               flue_quote_len(t + a, len), t + a, flue_quote_more(len),
+	               flue_quote_len(t + id_end, b - id_end), t + id_end,
+	               flue_quote_more(b - id_end));
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -792,8 +773,8 @@ list_keys(json_object *obj, char *buf, size_t size)
 		}
 		used += (size_t)snprintf(buf + used, size - used, "%s%.*s%s",
 		                         n ? ", " : "",
-		                         show_len(key, strlen(key)), key,
-		                         show_more(strlen(key)));
+		                         flue_quote_len(key, strlen(key)), key,
+		                         flue_quote_more(strlen(key)));
 	}
 }
 
@@ -805,7 +786,7 @@ path_name(const struct scan *s, const struct ref *r, size_t end, char *buf,
 	const char *p = s->text + r->path;
 	size_t len = end - r->path;
 
-	snprintf(buf, size, "'%.*s%s'", show_len(p, len), p, show_more(len));
+	snprintf(buf, size, "'%.*s%s'", flue_quote_len(p, len), p, flue_quote_more(len));
 }
 
 /* One .name or ["key"] step from value, an object: *next [borrowed]. */
@@ -813,7 +794,7 @@ static int
 step_field(const struct scan *s, const struct ref *r, const struct seg *g,
            json_object *value, json_object **next)
 {
-	char name[SHOW_MAX + 8], keys[FLUE_ERROR_MESSAGE_MAX / 2];
+	char name[FLUE_QUOTE_MAX + 8], keys[FLUE_ERROR_MESSAGE_MAX / 2];
 	size_t len = strlen(g->key);
 
 	path_name(s, r, g->start, name, sizeof(name));
@@ -827,10 +808,10 @@ step_field(const struct scan *s, const struct ref *r, const struct seg *g,
 	list_keys(value, keys, sizeof(keys));
 	if (g->start == r->path + PAYLOAD_LEN)
 		return fail_ref(s, r, "the payload has no field '%.*s%s' (%s)",
-		                show_len(g->key, len), g->key, show_more(len),
+		                flue_quote_len(g->key, len), g->key, flue_quote_more(len),
 		                keys);
 	return fail_ref(s, r, "%s has no field '%.*s%s' (%s)", name,
-	                show_len(g->key, len), g->key, show_more(len), keys);
+	                flue_quote_len(g->key, len), g->key, flue_quote_more(len), keys);
 }
 
 /* One [N] step from value, an array: *next [borrowed]. */
@@ -841,7 +822,7 @@ step_index(const struct scan *s, const struct ref *r, const struct seg *g,
 	/* The index as written, between the brackets. */
 	const char *index = s->text + g->start + 1;
 	size_t index_len = g->end - g->start - 2, n;
-	char name[SHOW_MAX + 8], size[64];
+	char name[FLUE_QUOTE_MAX + 8], size[64];
 
 	path_name(s, r, g->start, name, sizeof(name));
 	if (!json_object_is_type(value, json_type_array))
@@ -860,8 +841,8 @@ step_index(const struct scan *s, const struct ref *r, const struct seg *g,
 		snprintf(size, sizeof(size), "has %zu item%s", n,
 		         n == 1 ? "" : "s");
 	return fail_ref(s, r, "%s: index %.*s%s is out of range (the array "
-	                "%s)", name, show_len(index, index_len), index,
-	                show_more(index_len), size);
+	                "%s)", name, flue_quote_len(index, index_len), index,
+	                flue_quote_more(index_len), size);
 }
 
 /* What the path of r leads to in the payload: FOUND with *out
@@ -871,7 +852,7 @@ static int
 lookup(const struct scan *s, const struct ref *r, json_object **out)
 {
 	json_object *value = s->ctx->payload;
-	char name[SHOW_MAX + 8];
+	char name[FLUE_QUOTE_MAX + 8];
 	const struct seg *g;
 	int rc;
 
@@ -1006,14 +987,14 @@ expand_env(const struct scan *s, struct out *o, size_t start, size_t *end)
 		if (p >= w && w < eol)
 			return fail_at(s, start, "reference '%.*s...' is "
 			               "longer than %d bytes",
-			               show_len(t + start, w - start),
+			               flue_quote_len(t + start, w - start),
 			               t + start, FLUE_TEMPLATE_MAX_REF);
 		while (eol > start && is_space(t[eol - 1]))
 			eol--;
 		return fail_at(s, start, "unterminated reference '%.*s%s': no "
 		               "} before the end of the line",
-		               show_len(t + start, eol - start), t + start,
-		               show_more(eol - start));
+		               flue_quote_len(t + start, eol - start), t + start,
+		               flue_quote_more(eol - start));
 	}
 	*end = p + 1;
 	memcpy(name, t + start + 2, name_len);
@@ -1024,8 +1005,8 @@ expand_env(const struct scan *s, struct out *o, size_t start, size_t *end)
 		value = getenv(name);
 	if (value == NULL && fallback == NULL)
 		return fail_at(s, start, "${%.*s%s} is not set",
-		               show_len(name, name_len), name,
-		               show_more(name_len));
+		               flue_quote_len(name, name_len), name,
+		               flue_quote_more(name_len));
 	if (fallback != NULL && (value == NULL || value[0] == '\0'))
 		rc = out_add(s, o, fallback, fallback_len);
 	else
@@ -1033,8 +1014,8 @@ expand_env(const struct scan *s, struct out *o, size_t start, size_t *end)
 	if (rc == TOO_BIG)
 		return fail_at(s, start, "%.*s%s: inserting it makes the "
 		               "expanded text larger than 1 MiB",
-		               show_len(t + start, *end - start), t + start,
-		               show_more(*end - start));
+		               flue_quote_len(t + start, *end - start), t + start,
+		               flue_quote_more(*end - start));
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "toolexec.h"
+#include "utf8.h"
 
 /* ---- caps (keep docs/TOOLS.md in step) -------------------------------- */
 
@@ -158,44 +159,6 @@ buf_free(struct buf *b)
 
 /* ---- UTF-8 ------------------------------------------------------------- */
 
-/* The length of the well-formed UTF-8 sequence at s[0, n), or 0 for an
- * ill-formed one.  NUL counts as ill-formed: the text travels as a C
- * string, and a model has no use for the byte. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (s[0] == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;      /* no surrogates */
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;      /* nothing above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < need || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < need; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return need;
-}
-
 /* Append text[0, n) with every ill-formed byte (NUL included) replaced
  * by U+FFFD, but at most max bytes of the result, cut before a
  * character; when cut, note follows.  Returns 1 when cut. */
@@ -216,7 +179,7 @@ add_clean_cut(struct buf *b, const char *text, size_t n, size_t max,
 		i = run;
 		if (i >= n)
 			break;
-		k = utf8_len(s + i, n - i);
+		k = flue_utf8_seq_len(s + i, n - i);
 		w = k != 0 ? k : REPLACEMENT_LEN;
 		if (w > max - used) {
 			buf_adds(b, note);
@@ -246,7 +209,7 @@ is_clean(const char *text, size_t n)
 			i++;
 			continue;
 		}
-		k = utf8_len(s + i, n - i);
+		k = flue_utf8_seq_len(s + i, n - i);
 		if (k == 0)
 			return 0;
 		i += k;

@@ -18,12 +18,12 @@
 
 #include "common.h"
 #include "yaml.h"
+#include "utf8.h"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 #define TAG_PREFIX_LEN (sizeof(TAG_PREFIX) - 1)
 
 /* How much of a key, value or anchor name a message quotes. */
-#define SHOW_MAX 60
 
 /* json-c keeps other things in userdata too (the text of numbers it
  * parsed), so a position is boxed behind a magic that tells it apart.
@@ -231,40 +231,21 @@ fail_memory(struct builder *b)
 	                      b->filename);
 }
 
-/* How many bytes of s a message quotes: at most SHOW_MAX, cut on a
- * character boundary so that the message stays valid UTF-8. */
-static int
-show_len(const char *s, size_t len)
-{
-	if (len <= SHOW_MAX)
-		return (int)len;
-	len = SHOW_MAX;
-	while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-		len--;
-	return (int)len;
-}
-
-static const char *
-show_more(size_t len)
-{
-	return len > SHOW_MAX ? "..." : "";
-}
-
 /* A tag as the user wrote it: !!int rather than tag:yaml.org,2002:int. */
 static void
 show_tag(const char *tag, char *buf, size_t size)
 {
 	if (strncmp(tag, TAG_PREFIX, TAG_PREFIX_LEN) == 0)
-		snprintf(buf, size, "!!%.*s", SHOW_MAX, tag + TAG_PREFIX_LEN);
+		snprintf(buf, size, "!!%.*s", FLUE_QUOTE_MAX, tag + TAG_PREFIX_LEN);
 	else
-		snprintf(buf, size, "%.*s", SHOW_MAX, tag);
+		snprintf(buf, size, "%.*s", FLUE_QUOTE_MAX, tag);
 }
 
 static int
 fail_unsupported_tag(struct builder *b, const yaml_mark_t *mark,
                      const char *tag)
 {
-	char shown[SHOW_MAX + 8];
+	char shown[FLUE_QUOTE_MAX + 8];
 
 	show_tag(tag, shown, sizeof(shown));
 	return fail_at(b, mark, "unsupported tag '%s' (flue knows !!str, "
@@ -619,8 +600,8 @@ make_int(struct builder *b, const yaml_mark_t *mark, const char *s,
 
 	if (rc < 0)
 		return fail_at(b, mark, "integer %.*s%s is out of range "
-		               "(64 bits: %lld to %lld)", show_len(s, len), s,
-		               show_more(len), (long long)INT64_MIN,
+		               "(64 bits: %lld to %lld)", flue_quote_len(s, len), s,
+		               flue_quote_more(len), (long long)INT64_MIN,
 		               (long long)INT64_MAX);
 	if (rc == 0)
 		return 1;
@@ -639,7 +620,7 @@ make_float(struct builder *b, const yaml_mark_t *mark, const char *s,
 		return fail_memory(b);
 	if (rc < 0)
 		return fail_at(b, mark, "number %.*s%s is out of range for a "
-		               "double", show_len(s, len), s, show_more(len));
+		               "double", flue_quote_len(s, len), s, flue_quote_more(len));
 	if (rc == 0)
 		return 1;
 	*out = json_object_new_double(d);
@@ -675,7 +656,7 @@ fail_mismatch(struct builder *b, const yaml_mark_t *mark, const char *s,
               size_t len, const char *tag)
 {
 	return fail_at(b, mark, "'%.*s%s' is not a valid !!%s",
-	               show_len(s, len), s, show_more(len), tag);
+	               flue_quote_len(s, len), s, flue_quote_more(len), tag);
 }
 
 /* An explicitly tagged scalar: its text must fit the tag, whatever its
@@ -773,17 +754,17 @@ build_alias(struct builder *b, const yaml_event_t *ev, unsigned depth,
 	a = anchor_find(b, name);
 	if (a == NULL)
 		return fail_at(b, mark, "alias *%.*s%s has no anchor &%.*s%s "
-		               "before it", show_len(name, name_len), name,
-		               show_more(name_len), show_len(name, name_len),
-		               name, show_more(name_len));
+		               "before it", flue_quote_len(name, name_len), name,
+		               flue_quote_more(name_len), flue_quote_len(name, name_len),
+		               name, flue_quote_more(name_len));
 	if (!a->complete)
 		return fail_at(b, mark, "alias *%.*s%s is inside the value it "
-		               "refers to", show_len(name, name_len), name,
-		               show_more(name_len));
+		               "refers to", flue_quote_len(name, name_len), name,
+		               flue_quote_more(name_len));
 	if (depth - 1 + a->height > FLUE_YAML_MAX_DEPTH)
 		return fail_at(b, mark, "alias *%.*s%s nests values deeper "
-		               "than %d levels", show_len(name, name_len),
-		               name, show_more(name_len), FLUE_YAML_MAX_DEPTH);
+		               "than %d levels", flue_quote_len(name, name_len),
+		               name, flue_quote_more(name_len), FLUE_YAML_MAX_DEPTH);
 	rc = count_nodes(b, mark, a->nodes);
 	if (rc != 0)
 		return rc;
@@ -946,7 +927,7 @@ check_key(struct builder *b, const yaml_event_t *kev, json_object *map,
 	len = kev->data.scalar.length;
 	tag = (const char *)kev->data.scalar.tag;
 	if (tag != NULL && strcmp(tag, TAG_PREFIX "str") != 0) {
-		char shown[SHOW_MAX + 8];
+		char shown[FLUE_QUOTE_MAX + 8];
 
 		show_tag(tag, shown, sizeof(shown));
 		return fail_at(b, mark, "a mapping key cannot be tagged %s "
@@ -961,7 +942,7 @@ check_key(struct builder *b, const yaml_event_t *kev, json_object *map,
 		               "write the keys out");
 	if (json_object_object_get_ex(map, key, NULL))
 		return fail_at(b, mark, "duplicate key '%.*s%s' (first at line "
-		               "%u)", show_len(key, len), key, show_more(len),
+		               "%u)", flue_quote_len(key, len), key, flue_quote_more(len),
 		               key_first_line(map, key, keys));
 	return 0;
 }
