@@ -2,7 +2,8 @@
  * tests/fake_gateway.c: streamed text and tool calls, retries (statuses,
  * retry-after, resets, early ends, stalls, in-stream errors), final
  * errors and what they say, credentials (keys, OIDC expiry), options,
- * cancellation, the Anthropic path and costs from the model list.
+ * cancellation, the Anthropic path and costs from the model list; and
+ * the fake's choice of turns by "match".
  *
  * FLUE_TEST_GATEWAY_PLUGIN names the plugin (else
  * $FLUE_TEST_PLUGIN_DIR/gateway.so) and FLUE_FAKE_GATEWAY the fake's
@@ -1087,6 +1088,172 @@ START_TEST(test_cancel_retry_wait)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* The fake itself: choosing a turn with "match"                       */
+/* ------------------------------------------------------------------ */
+
+/* The logged turn of the request n records before the last (0: the
+ * last); -1 when null. */
+static int
+logged_turn(size_t back)
+{
+	json_object *log = requests(), *rec, *turn;
+	size_t n = json_object_array_length(log);
+	int r;
+
+	ck_assert_uint_gt(n, back);
+	rec = json_object_array_get_idx(log, n - 1 - back);
+	ck_assert(json_object_object_get_ex(rec, "turn", &turn));
+	r = turn != NULL ? json_object_get_int(turn) : -1;
+	json_object_put(log);
+	return r;
+}
+
+START_TEST(test_match_out_of_order)
+{
+	long status = 0;
+	char *answer;
+
+	script("{\"require_auth\":false,\"turns\":["
+	       "{\"text\":\"for alpha\","
+	       "\"match\":{\"body_contains\":[\"agent\",\"alpha\"]}},"
+	       "{\"text\":\"for beta\",\"match\":{\"body_contains\":\"beta\","
+	       "\"system_contains\":\"You are beta\"}}]}");
+	/* The second turn's request comes first, on the other API. */
+	answer = fake_http("/v1/messages", "{\"model\":\"" MODEL "\","
+	                   "\"system\":[{\"type\":\"text\",\"text\":"
+	                   "\"You are beta.\"}],\"max_tokens\":9,\"messages\":"
+	                   "[{\"role\":\"user\",\"content\":\"agent beta\"}]}",
+	                   &status);
+	ck_assert_int_eq(status, 200);
+	ck_assert_has(answer, "\"text\":\"for beta\"");
+	free(answer);
+	ck_assert_int_eq(logged_turn(0), 1);
+	answer = fake_http("/v1/chat/completions", "{\"model\":\"" MODEL "\","
+	                   "\"messages\":[{\"role\":\"user\","
+	                   "\"content\":\"agent alpha\"}]}", &status);
+	ck_assert_int_eq(status, 200);
+	ck_assert_has(answer, "\"content\":\"for alpha\"");
+	free(answer);
+	ck_assert_int_eq(logged_turn(0), 0);
+	/* Both used up. */
+	answer = fake_http("/v1/chat/completions", "{\"messages\":[]}", &status);
+	ck_assert_int_eq(status, 500);
+	ck_assert_has(answer, "fake_script_exhausted");
+	free(answer);
+}
+END_TEST
+
+START_TEST(test_match_no_matching_turn)
+{
+	long status = 0;
+	char *answer;
+
+	/* A beta request does not take alpha's turn, even when it is the
+	 * only one left, and does not use it up. */
+	script("{\"require_auth\":false,\"turns\":["
+	       "{\"text\":\"for alpha\",\"repeat\":2,"
+	       "\"match\":{\"body_contains\":\"alpha\"}}]}");
+	answer = fake_http("/v1/chat/completions", "{\"messages\":"
+	                   "[{\"role\":\"user\",\"content\":\"beta\"}]}",
+	                   &status);
+	ck_assert_int_eq(status, 500);
+	ck_assert_has(answer, "\"type\":\"fake_no_matching_turn\"");
+	ck_assert_has(answer, "request 1 ");
+	ck_assert_has(answer, "\\\"content\\\":\\\"beta\\\"");
+	free(answer);
+	ck_assert_int_eq(logged_turn(0), -1);
+	answer = fake_http("/v1/chat/completions", "{\"messages\":"
+	                   "[{\"role\":\"user\",\"content\":\"alpha\"}]}",
+	                   &status);
+	ck_assert_int_eq(status, 200);
+	free(answer);
+	answer = fake_http("/v1/chat/completions", "{\"messages\":"
+	                   "[{\"role\":\"user\",\"content\":\"alpha\"}]}",
+	                   &status);
+	ck_assert_int_eq(status, 200);
+	free(answer);
+	ck_assert_int_eq(logged_turn(0), 0);
+	ck_assert_int_eq(logged_turn(1), 0);
+}
+END_TEST
+
+/* Requests at once, each for its own turn, whatever the arrival order. */
+struct matched {
+	int agent;
+	long status;
+	char *answer;
+};
+
+static void *
+matched_request(void *arg)
+{
+	struct matched *m = arg;
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\","
+	         "\"content\":\"I am agent-%d\"}]}", m->agent);
+	m->answer = fake_http("/v1/chat/completions", body, &m->status);
+	return NULL;
+}
+
+START_TEST(test_match_concurrent)
+{
+	struct matched m[4];
+	pthread_t t[4];
+	char want[64];
+	int i;
+
+	script("{\"require_auth\":false,\"turns\":["
+	       "{\"text\":\"turn 0\",\"match\":{\"body_contains\":\"agent-0\"}},"
+	       "{\"text\":\"turn 1\",\"match\":{\"body_contains\":\"agent-1\"}},"
+	       "{\"text\":\"turn 2\",\"match\":{\"body_contains\":\"agent-2\"}},"
+	       "{\"text\":\"turn 3\",\"match\":{\"body_contains\":\"agent-3\"}}]}");
+	for (i = 3; i >= 0; i--) {
+		m[i].agent = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, matched_request,
+		                                &m[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(m[i].status, 200);
+		snprintf(want, sizeof(want), "\"content\":\"turn %d\"", i);
+		ck_assert_has(m[i].answer, want);
+		free(m[i].answer);
+	}
+}
+END_TEST
+
+START_TEST(test_match_bad_script)
+{
+	static const struct {
+		const char *script, *why;
+	} cases[] = {
+		{ "{\"turns\":[{},{},{\"match\":{\"body_contains\":[\"a\",1]}}]}",
+		  "turns[2].match.body_contains[1]: expected a string" },
+		{ "{\"turns\":[{\"match\":{\"body_contains\":3}}]}",
+		  "turns[0].match.body_contains: expected a string or an array "
+		  "of strings" },
+		{ "{\"turns\":[{\"match\":{\"system_contains\":[\"a\"]}}]}",
+		  "turns[0].match.system_contains: expected a string" },
+		{ "{\"turns\":[{\"match\":{\"body\":\"a\"}}]}",
+		  "turns[0].match: unknown key \\\"body\\\"" },
+		{ "{\"turns\":[{\"match\":\"a\"}]}",
+		  "turns[0].match: expected an object" },
+	};
+	long status = 0;
+	char *answer;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		answer = fake_http("/__fake/script", cases[i].script, &status);
+		ck_assert_int_eq(status, 400);
+		ck_assert_has(answer, "invalid_script");
+		ck_assert_has(answer, cases[i].why);
+		free(answer);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* The fake's life                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -1170,6 +1337,7 @@ gateway_suite(void)
 	TCase *retries = tcase_create("retries");
 	TCase *errors = tcase_create("errors");
 	TCase *config = tcase_create("config");
+	TCase *fake = tcase_create("fake");
 
 	tcase_add_checked_fixture(answers, setup, teardown);
 	tcase_add_checked_fixture(retries, setup, teardown);
@@ -1179,6 +1347,7 @@ gateway_suite(void)
 	tcase_set_timeout(retries, 20);
 	tcase_set_timeout(errors, 20);
 	tcase_set_timeout(config, 20);
+	tcase_set_timeout(fake, 20);
 
 	tcase_add_test(answers, test_text_and_usage);
 	tcase_add_test(answers, test_tool_call);
@@ -1212,10 +1381,16 @@ gateway_suite(void)
 	tcase_add_test(config, test_bad_options);
 	tcase_add_test(config, test_bad_provider_options);
 
+	tcase_add_test(fake, test_match_out_of_order);
+	tcase_add_test(fake, test_match_no_matching_turn);
+	tcase_add_test(fake, test_match_concurrent);
+	tcase_add_test(fake, test_match_bad_script);
+
 	suite_add_tcase(s, answers);
 	suite_add_tcase(s, retries);
 	suite_add_tcase(s, errors);
 	suite_add_tcase(s, config);
+	suite_add_tcase(s, fake);
 	return s;
 }
 

@@ -7,7 +7,7 @@
  * request log.
  *
  * Threads: libmicrohttpd runs one thread per connection, so a response
- * may sleep.  The script, the turn counter and the request log are shared
+ * may sleep.  The script, the turn counts and the request log are shared
  * and guarded by fake.lock; a response copies everything it needs while
  * holding it, so a script replaced mid-stream does not disturb it. */
 #define _GNU_SOURCE
@@ -56,8 +56,7 @@ static struct {
 	json_object *script;     /* owned: the whole script document */
 	json_object *turns;      /* borrowed from script; NULL: no turns */
 	int require_auth;
-	size_t next;             /* index of the turn the next request gets */
-	int64_t served;          /* requests that turn has answered so far */
+	int64_t *served;         /* owned: requests each turn has answered */
 	unsigned long model_requests;  /* since the script was loaded */
 	char *reasoning;         /* owned: the last 200 answer's reasoning */
 	char *signature;         /* owned: and its signature */
@@ -479,6 +478,12 @@ static const struct rule expect_rules[] = {
 	{ .key = NULL }
 };
 
+static const struct rule match_rules[] = {
+	{ .key = "body_contains", .kind = K_STRS },
+	{ .key = "system_contains", .kind = K_STR },
+	{ .key = NULL }
+};
+
 static const struct rule turn_rules[] = {
 	{ .key = "repeat", .kind = K_INT, .min = 1, .max = INT32_MAX },
 	{ .key = "status", .kind = K_INT, .min = 100, .max = 599 },
@@ -503,6 +508,7 @@ static const struct rule turn_rules[] = {
 	{ .key = "stall_ms", .kind = K_INT, .max = INT32_MAX },
 	{ .key = "first_byte_ms", .kind = K_INT, .max = INT32_MAX },
 	{ .key = "expect", .kind = K_OBJ, .sub = expect_rules },
+	{ .key = "match", .kind = K_OBJ, .sub = match_rules },
 	{ .key = NULL }
 };
 
@@ -576,6 +582,15 @@ check_value(json_object *v, const struct rule *r, const char *path,
 		if ((r->kind == K_STRS &&
 		     json_object_is_type(v, json_type_string)) || string_list(v))
 			return 0;
+		/* An array: name the element that is not a string. */
+		for (size_t i = 0; json_object_is_type(v, json_type_array) &&
+		     i < json_object_array_length(v); i++) {
+			if (json_object_is_type(json_object_array_get_idx(v, i),
+			                        json_type_string))
+				continue;
+			snprintf(why, whylen, "%s[%zu]: expected a string", path, i);
+			return -1;
+		}
 		snprintf(why, whylen, "%s: expected %s", path,
 		         r->kind == K_STRS ? "a string or an array of strings"
 		                           : "an array of strings");
@@ -718,19 +733,21 @@ script_parse(const char *text, size_t len, char *why, size_t whylen)
 	return root;
 }
 
-/* Take ownership of root and start its queue from the first turn. */
+/* Take ownership of root, with every turn unused. */
 static size_t
 script_install(json_object *root)
 {
+	json_object *turns = jget(root, "turns");
+	int64_t *served = xcalloc(piece_count(turns), sizeof(*served));
 	size_t n;
 
 	pthread_mutex_lock(&fake.lock);
 	json_object_put(fake.script);
 	fake.script = root;
-	fake.turns = jget(root, "turns");
+	fake.turns = turns;
 	fake.require_auth = jbool(root, "require_auth", 1);
-	fake.next = 0;
-	fake.served = 0;
+	free(fake.served);
+	fake.served = served;
 	fake.model_requests = 0;
 	free(fake.reasoning);
 	free(fake.signature);
@@ -740,26 +757,13 @@ script_install(json_object *root)
 	return n;
 }
 
-/* The next turn, or NULL when the queue is exhausted.  Called with the
- * lock held. */
-static json_object *
-turn_claim(int *index)
-{
-	json_object *turn;
-
-	fake.model_requests++;
-	if (fake.next >= piece_count(fake.turns))
-		return NULL;
-	turn = json_object_array_get_idx(fake.turns, fake.next);
-	*index = (int)fake.next;
-	if (++fake.served >= jint(turn, "repeat", 1)) {
-		fake.next++;
-		fake.served = 0;
-	}
-	return turn;
-}
-
 /* ---- requests ------------------------------------------------------ */
+
+enum claim {
+	CLAIM_OK,
+	CLAIM_EXHAUSTED,   /* every turn is used up */
+	CLAIM_NO_MATCH     /* turns are left, but none matches the request */
+};
 
 struct request {
 	int64_t t_us;          /* when the headers arrived */
@@ -2006,6 +2010,14 @@ check_system(const char *needle, enum api api, json_object *body, char *why,
 	return r;
 }
 
+/* Whether the raw body contains s. */
+static int
+body_has(const struct request *rq, const char *s)
+{
+	return rq->body.len > 0 &&
+	       memmem(rq->body.p, rq->body.len, s, strlen(s)) != NULL;
+}
+
 /* The turn's "expect"; 0 when every assertion holds, else -1 with the
  * first failure in why.  Called with the lock held. */
 static int
@@ -2066,12 +2078,76 @@ check_expect(json_object *expect, enum api api, struct MHD_Connection *conn,
 	want = jget(expect, "body_contains");
 	for (size_t i = 0; i < piece_count(want); i++) {
 		s = piece(want, i);
-		if (rq->body.len == 0 ||
-		    memmem(rq->body.p, rq->body.len, s, strlen(s)) == NULL)
+		if (!body_has(rq, s))
 			return fail(why, whylen, "body_contains: the body does not "
 			            "contain \"%s\"", s);
 	}
 	return 0;
+}
+
+/* ---- choosing a turn ---------------------------------------------- */
+
+/* Whether the turn's "match" (if any) holds for the request. */
+static int
+turn_matches(json_object *turn, enum api api, const struct request *rq)
+{
+	json_object *match = jget(turn, "match"), *want;
+	const char *s;
+	char why[512];
+
+	if (match == NULL)
+		return 1;
+	want = jget(match, "body_contains");
+	for (size_t i = 0; i < piece_count(want); i++)
+		if (!body_has(rq, piece(want, i)))
+			return 0;
+	if ((s = jstr(match, "system_contains")) != NULL &&
+	    check_system(s, api, rq->json, why, sizeof(why)) != 0)
+		return 0;
+	return 1;
+}
+
+/* Take the first turn, in script order, that is not used up and whose
+ * "match" holds, and count the request against it.  Called with the lock
+ * held, so that concurrent requests never share a turn's last use. */
+static enum claim
+turn_claim(enum api api, struct request *rq, json_object **turn)
+{
+	size_t n = piece_count(fake.turns);
+	int left = 0;
+
+	fake.model_requests++;
+	*turn = NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(fake.turns, i);
+
+		if (fake.served[i] >= jint(t, "repeat", 1))
+			continue;
+		left = 1;
+		if (!turn_matches(t, api, rq))
+			continue;
+		fake.served[i]++;
+		rq->turn = (int)i;
+		*turn = t;
+		return CLAIM_OK;
+	}
+	return left ? CLAIM_NO_MATCH : CLAIM_EXHAUSTED;
+}
+
+/* The 500 for a request no turn left matches: its number and the start
+ * of its body, cut on a UTF-8 character boundary. */
+static json_object *
+no_matching_turn(const struct request *rq)
+{
+	size_t len = rq->body.len < 200 ? rq->body.len : 200;
+
+	while (len > 0 && len < rq->body.len &&
+	       ((unsigned char)rq->body.p[len] & 0xc0) == 0x80)
+		len--;
+	return fake_error("fake_no_matching_turn",
+		PROG ": no scripted turn left matches request %lu (body: "
+		"\"%.*s%s\")", fake.model_requests, (int)len,
+		len ? rq->body.p : "", len < rq->body.len ? "..." : "");
 }
 
 /* ---- routes -------------------------------------------------------- */
@@ -2107,13 +2183,14 @@ remember_reasoning(json_object *turn)
 }
 
 /* POST /v1/chat/completions and /v1/messages: authenticate, take the
- * next turn, check its expectations, answer it. */
+ * first turn left that matches, check its expectations, answer it. */
 static enum MHD_Result
 model_request(struct MHD_Connection *conn, struct request *rq,
               enum api api)
 {
 	struct MHD_Response *resp = NULL;
 	json_object *turn;
+	enum claim claim;
 	unsigned status;
 	int64_t first_byte_ms = 0;
 	int require_auth;
@@ -2143,12 +2220,15 @@ model_request(struct MHD_Connection *conn, struct request *rq,
 		return respond(conn, rq, status, resp, 0, 1);
 	}
 	pthread_mutex_lock(&fake.lock);
-	turn = turn_claim(&rq->turn);
-	if (turn == NULL) {
+	claim = turn_claim(api, rq, &turn);
+	if (claim == CLAIM_EXHAUSTED) {
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		resp = json_response(fake_error("fake_script_exhausted",
 			PROG ": no scripted turn left (request %lu)",
 			fake.model_requests));
+	} else if (claim == CLAIM_NO_MATCH) {
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		resp = json_response(no_matching_turn(rq));
 	} else if (check_expect(jget(turn, "expect"), api, conn, rq, why,
 	                        sizeof(why)) != 0) {
 		status = MHD_HTTP_BAD_REQUEST;
@@ -2586,6 +2666,7 @@ out:
 		close(fake.log_fd);
 	json_object_put(fake.log);
 	json_object_put(fake.script);
+	free(fake.served);
 	free(fake.reasoning);
 	free(fake.signature);
 	return c;
