@@ -134,6 +134,26 @@ check_compile_error(const char *schema_text, const char *want)
 	ck_assert_str_eq(err.message, want);
 }
 
+static const struct flue_schema_options strict = {.strict = 1};
+
+static void
+check_strict_error(const char *schema_text, const char *want)
+{
+	json_object *schema = parse(schema_text);
+	struct flue_schema *compiled = (struct flue_schema *)&want;
+	struct flue_error err = {0};
+	int rc;
+
+	/* Without strict, the same schema compiles. */
+	flue_schema_free(compile_with(schema_text, NULL));
+	rc = flue_schema_compile(schema, &strict, &compiled, &err);
+	json_object_put(schema);
+	ck_assert_msg(rc == FLUE_EINVAL, "%s: rc %d (%s)", schema_text, rc,
+	              err.message);
+	ck_assert_ptr_null(compiled);
+	ck_assert_str_eq(err.message, want);
+}
+
 /* ---- messages and paths ------------------------------------------------- */
 
 START_TEST(tool_arguments_match_the_read_schema)
@@ -372,6 +392,113 @@ START_TEST(malformed_schemas_are_refused_with_a_pointer)
 }
 END_TEST
 
+/* ---- strict mode -------------------------------------------------------- */
+
+START_TEST(strict_refuses_a_misspelt_keyword)
+{
+	check_strict_error("{\"type\":\"object\",\"properties\":{\"name\":"
+	                   "{\"type\":\"string\",\"minLenght\":1}}}",
+	                   "schema at /properties/name/minLenght: unknown "
+	                   "JSON Schema keyword 'minLenght' (did you mean "
+	                   "'minLength'?)");
+	check_strict_error("{\"tpye\":\"string\"}",
+	                   "schema at /tpye: unknown JSON Schema keyword "
+	                   "'tpye' (did you mean 'type'?)");
+	check_strict_error("{\"type\":\"object\",\"additionalProperites\":"
+	                   "false}",
+	                   "schema at /additionalProperites: unknown JSON "
+	                   "Schema keyword 'additionalProperites' (did you "
+	                   "mean 'additionalProperties'?)");
+	check_strict_error("{\"frobnicate\":true}",
+	                   "schema at /frobnicate: unknown JSON Schema "
+	                   "keyword 'frobnicate'");
+}
+END_TEST
+
+START_TEST(strict_looks_into_every_subschema)
+{
+	check_strict_error("{\"items\":{\"maxItem\":3}}",
+	                   "schema at /items/maxItem: unknown JSON Schema "
+	                   "keyword 'maxItem' (did you mean 'maxItems'?)");
+	check_strict_error("{\"$defs\":{\"a\":{\"requried\":[\"x\"]}}}",
+	                   "schema at /$defs/a/requried: unknown JSON Schema "
+	                   "keyword 'requried' (did you mean 'required'?)");
+	check_strict_error("{\"anyOf\":[{\"type\":\"string\"},"
+	                   "{\"minimun\":1}]}",
+	                   "schema at /anyOf/1/minimun: unknown JSON Schema "
+	                   "keyword 'minimun' (did you mean 'minimum'?)");
+	check_strict_error("{\"prefixItems\":[{\"enum\":[1],"
+	                   "\"patern\":\"x\"}]}",
+	                   "schema at /prefixItems/0/patern: unknown JSON "
+	                   "Schema keyword 'patern' (did you mean "
+	                   "'pattern'?)");
+	check_strict_error("{\"properties\":{\"a\":{\"not\":{\"if\":"
+	                   "{\"cosnt\":1}}}}}",
+	                   "schema at /properties/a/not/if/cosnt: unknown "
+	                   "JSON Schema keyword 'cosnt' (did you mean "
+	                   "'const'?)");
+	/* Containers nothing refers to, in either draft. */
+	check_strict_error("{\"definitions\":{\"a\":{\"formt\":\"date\"}}}",
+	                   "schema at /definitions/a/formt: unknown JSON "
+	                   "Schema keyword 'formt' (did you mean 'format'?)");
+	check_strict_error("{\"$schema\":\"http://json-schema.org/draft-07/"
+	                   "schema#\",\"$defs\":{\"a\":{\"tilte\":\"A\"}}}",
+	                   "schema at /$defs/a/tilte: unknown JSON Schema "
+	                   "keyword 'tilte' (did you mean 'title'?)");
+}
+END_TEST
+
+START_TEST(strict_knows_the_drafts)
+{
+	check_strict_error("{\"$schema\":\"http://json-schema.org/draft-07/"
+	                   "schema#\",\"prefixItems\":[true]}",
+	                   "schema at /prefixItems: 'prefixItems' is not a "
+	                   "keyword in draft-07 schemas");
+	check_strict_error("{\"items\":true,\"additionalItems\":false}",
+	                   "schema at /additionalItems: 'additionalItems' is "
+	                   "not a keyword in draft 2020-12 schemas");
+	check_strict_error("{\"$recursiveRef\":\"#\"}",
+	                   "schema at /$recursiveRef: JSON Schema keyword "
+	                   "'$recursiveRef' is not supported");
+	flue_schema_free(compile_with("{\"$schema\":\"http://json-schema.org/"
+	                              "draft-07/schema#\",\"items\":[true],"
+	                              "\"additionalItems\":false,"
+	                              "\"dependencies\":{\"a\":[\"b\"]}}",
+	                              &strict));
+}
+END_TEST
+
+START_TEST(strict_leaves_names_and_values_alone)
+{
+	/* Property names, required names, enum, const, default and
+	 * examples values that look like (misspelt) keywords. */
+	flue_schema_free(compile_with(
+		"{\"type\":\"object\",\"properties\":{"
+		"\"minLenght\":{\"type\":\"string\"},"
+		"\"type\":{\"enum\":[{\"tpye\":1}]},"
+		"\"items\":{\"const\":{\"frobnicate\":true}}},"
+		"\"patternProperties\":{\"^tpye$\":true},"
+		"\"dependentRequired\":{\"minLenght\":[\"tpye\"]},"
+		"\"dependentSchemas\":{\"tpye\":{\"required\":[\"x\"]}},"
+		"\"required\":[\"minLenght\",\"tpye\"],"
+		"\"default\":{\"minLenght\":1},"
+		"\"examples\":[{\"tpye\":\"x\"}],"
+		"\"$defs\":{\"tpye\":{\"type\":\"string\"}}}", &strict));
+	/* The annotations of the spec. */
+	flue_schema_free(compile_with(
+		"{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
+		"\"$id\":\"https://example.com/s.json\",\"$anchor\":\"top\","
+		"\"$dynamicAnchor\":\"meta\",\"$comment\":\"c\","
+		"\"title\":\"T\",\"description\":\"D\",\"default\":1,"
+		"\"examples\":[1],\"deprecated\":false,\"readOnly\":true,"
+		"\"writeOnly\":false,\"format\":\"date\",\"$vocabulary\":{},"
+		"\"contentEncoding\":\"base64\","
+		"\"contentMediaType\":\"application/json\","
+		"\"contentSchema\":{\"type\":\"object\"}}", &strict));
+	flue_schema_free(compile_with(read_schema, &strict));
+}
+END_TEST
+
 START_TEST(bad_arguments_are_refused)
 {
 	struct flue_error err = {0};
@@ -604,7 +731,8 @@ resolve_one(void *payload, const char *uri)
 START_TEST(remote_references_go_through_the_resolver)
 {
 	int calls = 0;
-	struct flue_schema_options opt = {resolve_one, &calls, 0};
+	struct flue_schema_options opt = {.resolve = resolve_one,
+	                                  .resolve_payload = &calls};
 	struct flue_schema *schema;
 	struct flue_error err = {0};
 	json_object *text, *one;
@@ -880,6 +1008,8 @@ struct run {
 	char **files;               /* "draft/file.json" run so far */
 	size_t n_files;
 	size_t passed, known_failed, unexpected;
+	int per_file;               /* print a line for every file */
+	size_t file_passed, file_total;
 };
 
 /* Serve http://localhost:1234/ from the suite's remotes folder, and the
@@ -990,6 +1120,8 @@ record(struct run *run, const char *key, int ok, const char *why)
 {
 	struct known *k = NULL;
 
+	run->file_total++;
+	run->file_passed += ok != 0;
 	for (size_t i = 0; i < run->n_known && k == NULL; i++)
 		if (strcmp(run->known[i].key, key) == 0)
 			k = &run->known[i];
@@ -1047,7 +1179,9 @@ run_tests(struct run *run, const char *prefix, struct flue_schema *schema,
 static void
 run_file(struct run *run, const char *draft, const char *name, int formats)
 {
-	struct flue_schema_options opt = {resolve_remote, run, formats};
+	struct flue_schema_options opt = {.resolve = resolve_remote,
+	                                  .resolve_payload = run,
+	                                  .validate_formats = formats};
 	char path[PATH_MAX * 2], file[512];
 	json_object *cases;
 	size_t n;
@@ -1060,6 +1194,7 @@ run_file(struct run *run, const char *draft, const char *name, int formats)
 	                     sizeof(*run->files));
 	ck_assert_ptr_nonnull(run->files);
 	run->files[run->n_files++] = strdup(file);
+	run->file_passed = run->file_total = 0;
 	n = json_object_array_length(cases);
 	for (size_t i = 0; i < n; i++) {
 		json_object *c = json_object_array_get_idx(cases, i);
@@ -1085,6 +1220,11 @@ run_file(struct run *run, const char *draft, const char *name, int formats)
 		flue_schema_free(compiled);
 	}
 	json_object_put(cases);
+	/* "draft2020-12 type: 80/80 passed": the file is the keyword. */
+	if (run->per_file)
+		printf("%s %.*s: %zu/%zu passed\n", draft,
+		       (int)(strlen(name) - 5), name, run->file_passed,
+		       run->file_total);
 }
 
 static int
@@ -1201,6 +1341,7 @@ START_TEST(suite_draft2020_12)
 	struct run run;
 
 	run_init(&run);
+	run.per_file = 1;
 	run_dir(&run, "draft2020-12", "", 0);
 	run_finish(&run, "draft2020-12");
 	run_free(&run);
@@ -1212,6 +1353,7 @@ START_TEST(suite_draft7)
 	struct run run;
 
 	run_init(&run);
+	run.per_file = 1;
 	run_dir(&run, "draft7", "", 0);
 	run_finish(&run, "draft7");
 	run_free(&run);
@@ -1256,6 +1398,10 @@ jsonschema_suite(void)
 	suite_add_tcase(s, messages);
 
 	tcase_add_test(compiling, malformed_schemas_are_refused_with_a_pointer);
+	tcase_add_test(compiling, strict_refuses_a_misspelt_keyword);
+	tcase_add_test(compiling, strict_looks_into_every_subschema);
+	tcase_add_test(compiling, strict_knows_the_drafts);
+	tcase_add_test(compiling, strict_leaves_names_and_values_alone);
 	tcase_add_test(compiling, bad_arguments_are_refused);
 	suite_add_tcase(s, compiling);
 

@@ -13,7 +13,9 @@
  * time, duration, email, idn-email, hostname, ipv4, ipv6, uri,
  * uri-reference, iri, iri-reference, uri-template, uuid, regex,
  * json-pointer and relative-json-pointer; other formats pass.
- * contentMediaType and contentEncoding are annotations only.
+ * contentMediaType and contentEncoding are annotations only.  In strict
+ * mode a member of a schema object that is none of those keywords nor
+ * an annotation of the spec is refused, with the nearest keyword.
  *
  * Patterns are ECMA-262 text translated to POSIX extended expressions
  * (regcomp, in a UTF-8 locale when one exists).  \d \w \s and their
@@ -36,6 +38,7 @@
 
 #include "common.h"
 #include "jsonschema.h"
+#include "suggest.h"
 
 /* The report keeps this many problems; the sub-lists built while looking
  * for the best anyOf/oneOf branch keep a few more so that sorting by
@@ -3202,6 +3205,143 @@ static const struct keyword {
 	{"$dynamicRef", DRAFT2020, DRAFT2020, 0, kw_dynamic_ref},
 };
 
+/* ---- compiling: strict mode -------------------------------------------- */
+
+/* What strict mode accepts besides the keywords table: the spec's
+ * annotations and the containers a $ref may point into, whatever the
+ * draft, and additionalItems, which kw_items reads. */
+static const struct {
+	const char *name;
+	int first, last;
+} strict_extra[] = {
+	{"additionalItems", DRAFT4, DRAFT2019},
+	{"$defs", DRAFT4, DRAFT2020},
+	{"definitions", DRAFT4, DRAFT2020},
+	{"$schema", DRAFT4, DRAFT2020},
+	{"$id", DRAFT4, DRAFT2020},
+	{"$anchor", DRAFT4, DRAFT2020},
+	{"$dynamicAnchor", DRAFT4, DRAFT2020},
+	{"$vocabulary", DRAFT4, DRAFT2020},
+	{"$comment", DRAFT4, DRAFT2020},
+	{"title", DRAFT4, DRAFT2020},
+	{"description", DRAFT4, DRAFT2020},
+	{"default", DRAFT4, DRAFT2020},
+	{"examples", DRAFT4, DRAFT2020},
+	{"deprecated", DRAFT4, DRAFT2020},
+	{"readOnly", DRAFT4, DRAFT2020},
+	{"writeOnly", DRAFT4, DRAFT2020},
+	{"contentEncoding", DRAFT4, DRAFT2020},
+	{"contentMediaType", DRAFT4, DRAFT2020},
+	{"contentSchema", DRAFT4, DRAFT2020},
+};
+
+/* Keywords of the spec that the validator leaves out. */
+static const char *const strict_unsupported[] = {
+	"$recursiveRef", "$recursiveAnchor",
+};
+
+static const char *
+draft_name(int draft)
+{
+	switch (draft) {
+	case DRAFT4: return "draft-04";
+	case DRAFT6: return "draft-06";
+	case DRAFT7: return "draft-07";
+	case DRAFT2019: return "draft 2019-09";
+	default: return "draft 2020-12";
+	}
+}
+
+/* 1: a keyword of draft, -1: a keyword of some other draft only, 0: not
+ * a keyword. */
+static int
+strict_known(const char *name, int draft)
+{
+	int other = 0;
+
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(keywords); i++)
+		if (strcmp(keywords[i].name, name) == 0) {
+			if (draft >= keywords[i].first &&
+			    draft <= keywords[i].last)
+				return 1;
+			other = -1;
+		}
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(strict_extra); i++)
+		if (strcmp(strict_extra[i].name, name) == 0) {
+			if (draft >= strict_extra[i].first &&
+			    draft <= strict_extra[i].last)
+				return 1;
+			other = -1;
+		}
+	return other;
+}
+
+static int
+strict_refuse(struct compiler *c, const struct node *n, const char *name)
+{
+	const char *candidates[FLUE_ARRAY_LEN(keywords) +
+	                       FLUE_ARRAY_LEN(strict_extra)];
+	const char *path = pointer_join(c->s, n->path, name), *close;
+	int draft = n->res->draft;
+	size_t count = 0;
+
+	if (path == NULL)
+		return no_memory(c);
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(strict_unsupported); i++)
+		if (strcmp(strict_unsupported[i], name) == 0)
+			return bad(c, path, "JSON Schema keyword '%s' is not "
+			           "supported", name);
+	if (strict_known(name, draft) < 0)
+		return bad(c, path, "'%s' is not a keyword in %s schemas",
+		           name, draft_name(draft));
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(keywords); i++)
+		if (draft >= keywords[i].first && draft <= keywords[i].last)
+			candidates[count++] = keywords[i].name;
+	for (size_t i = 0; i < FLUE_ARRAY_LEN(strict_extra); i++)
+		if (draft >= strict_extra[i].first &&
+		    draft <= strict_extra[i].last)
+			candidates[count++] = strict_extra[i].name;
+	close = count > 0 ? flue_suggest(name, candidates, count) : NULL;
+	return bad(c, path, "unknown JSON Schema keyword '%s'%s%s%s", name,
+	           close != NULL ? " (did you mean '" : "",
+	           close != NULL ? close : "", close != NULL ? "'?)" : "");
+}
+
+/* Every member of a schema object must be a keyword of its draft. */
+static int
+strict_keywords(struct compiler *c, const struct node *n)
+{
+	struct json_object_iterator it = json_object_iter_begin(n->json);
+	struct json_object_iterator end = json_object_iter_end(n->json);
+
+	for (; !json_object_iter_equal(&it, &end);
+	     json_object_iter_next(&it)) {
+		const char *name = json_object_iter_peek_name(&it);
+
+		if (strict_known(name, n->res->draft) <= 0)
+			return strict_refuse(c, n, name);
+	}
+	return 0;
+}
+
+/* The container the keywords table skips in this draft ($defs before
+ * 2019-09, definitions since) holds schemas all the same: check them
+ * too, even when nothing refers to them. */
+static int
+strict_containers(struct compiler *c, struct node *n)
+{
+	const char *name = n->res->draft <= DRAFT7 ? "$defs" : "definitions";
+	const char *path;
+	json_object *value;
+
+	if (!json_object_object_get_ex(n->json, name, &value))
+		return 0;
+	path = pointer_join(c->s, n->path, name);
+	if (path == NULL)
+		return no_memory(c);
+	return kw_defs(c, n, value, path);
+}
+
 static struct node *
 new_node(struct compiler *c, json_object *json, struct resource *res,
          const char *path)
@@ -3274,7 +3414,11 @@ compile_node(struct compiler *c, json_object *json, struct resource *res,
 		return NULL;
 	if (n->res->json == json)
 		n->res->node = n;
+	if (c->opt != NULL && c->opt->strict && strict_keywords(c, n) != 0)
+		return NULL;
 	if (add_anchors(c, n) != 0 || compile_keywords(c, n) != 0)
+		return NULL;
+	if (c->opt != NULL && c->opt->strict && strict_containers(c, n) != 0)
 		return NULL;
 	return n;
 }

@@ -22,11 +22,20 @@ struct flue_schema_options {
 	flue_schema_resolve_fn resolve;   /* NULL: remote refs fail */
 	void *resolve_payload;
 	int validate_formats;             /* 1: "format" is an assertion */
+	int strict;                       /* 1: refuse unknown keywords */
 };
 
 /* Compile schema ([borrowed]; a reference is kept).  A schema that is
  * not one (a keyword with the wrong type, an unresolvable $ref) fails
- * with FLUE_EINVAL and a message naming the keyword's JSON pointer. */
+ * with FLUE_EINVAL and a message naming the keyword's JSON pointer.
+ * With strict, so does a schema object with a member that is neither a
+ * keyword the validator implements for the schema's draft nor one of
+ * the spec's annotations (title, description, default, examples,
+ * deprecated, readOnly, writeOnly, $comment, content*, ...): "schema at
+ * /properties/name/minLenght: unknown JSON Schema keyword 'minLenght'
+ * (did you mean 'minLength'?)".  Only schema positions are checked, not
+ * property names nor enum, const or default values; strict also checks
+ * the subschemas of $defs and definitions that nothing refers to. */
 int flue_schema_compile(json_object *schema,
                         const struct flue_schema_options *options,
                         struct flue_schema **out, struct flue_error *err);
