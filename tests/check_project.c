@@ -396,7 +396,7 @@ static const char full_agent[] =
 
 START_TEST(agent_every_field)
 {
-	struct flue_agent a;
+	struct flue_agent_def a;
 	struct flue_agent_settings s;
 	struct flue_error err = {0};
 	json_object *payload;
@@ -448,7 +448,7 @@ END_TEST
 
 START_TEST(agent_false_lists_and_minimal_file)
 {
-	struct flue_agent a;
+	struct flue_agent_def a;
 	struct flue_error err = {0};
 
 	put("agents/quiet.md", "---\ntools: false\nskills: []\n"
@@ -471,7 +471,7 @@ END_TEST
 static void
 agent_fails(const char *frontmatter, const char *want)
 {
-	struct flue_agent a;
+	struct flue_agent_def a;
 	struct flue_error err = {0};
 	char text[4096], full[PATH_MAX + 1024], real[PATH_MAX];
 
@@ -551,7 +551,7 @@ END_TEST
 
 START_TEST(agent_templated_values_checked_after_substitution)
 {
-	struct flue_agent a;
+	struct flue_agent_def a;
 	struct flue_agent_settings s;
 	struct flue_error err = {0};
 	json_object *payload;
@@ -584,7 +584,7 @@ END_TEST
 
 START_TEST(agent_names_and_listing)
 {
-	struct flue_agent a;
+	struct flue_agent_def a;
 	struct flue_error err = {0};
 	char **names = NULL, want[PATH_MAX + 256];
 
@@ -719,10 +719,15 @@ START_TEST(tools_selection)
 	size_t n;
 
 	flue_core_tools(&n);
-	ck_assert_uint_eq(n, 6);
+	ck_assert_uint_eq(n, 8);
 	ck_assert_int_eq(flue_tools_select(NULL, NULL, "a.md", &out, &err), 0);
-	ck_assert_int_eq(json_object_array_length(out), 6);
-	for (size_t i = 0; i < 6; i++) {
+	ck_assert_int_eq(json_object_array_length(out), 8);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(
+	                 json_object_array_get_idx(out, 6), "name")), "task");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(
+	                 json_object_array_get_idx(out, 7), "name")),
+	                 "activate_skill");
+	for (size_t i = 0; i < 8; i++) {
 		json_object *t = json_object_array_get_idx(out, i);
 		json_object *params = json_object_object_get(t, "parameters");
 
@@ -742,7 +747,7 @@ START_TEST(tools_selection)
 	                 FLUE_EINVAL);
 	ck_assert_str_eq(err.message, "a.md: tools[0]: unknown tool 'bsh' (did "
 	                 "you mean 'bash'?); the tools are read, write, edit, "
-	                 "bash, grep, glob");
+	                 "bash, grep, glob, task, activate_skill");
 	json_object_put(names);
 	names = json_tokener_parse("[\"read\", \"bash\", \"read\"]");
 	ck_assert_int_eq(flue_tools_select(names, NULL, "a.md", &out, &err),

@@ -105,7 +105,7 @@ outline(const char *doc)
 }
 
 static void
-load_agent(struct flue_agent *agent, const char *text)
+load_agent(struct flue_agent_def *agent, const char *text)
 {
 	struct flue_error err = {0};
 
@@ -115,7 +115,7 @@ load_agent(struct flue_agent *agent, const char *text)
 }
 
 static void
-build(struct flue_prompt *p, const struct flue_agent *agent,
+build(struct flue_prompt *p, const struct flue_agent_def *agent,
       json_object *payload, const struct flue_role *role,
       const struct flue_skill_set *skills)
 {
@@ -134,7 +134,7 @@ build(struct flue_prompt *p, const struct flue_agent *agent,
 
 START_TEST(sections_in_order_with_nested_headings)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_prompt p;
 
 	load_agent(&agent, "---\nmodel: a/b\n---\n# Coder\n\n## Steps\n\nDo it.\n");
@@ -158,7 +158,7 @@ END_TEST
 
 START_TEST(role_is_a_separate_overlay)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_role role;
 	struct flue_prompt with, without;
 	struct flue_error err = {0};
@@ -187,7 +187,7 @@ END_TEST
 
 START_TEST(payload_substitution_keeps_structure)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_prompt p;
 	json_object *payload;
 
@@ -208,7 +208,7 @@ END_TEST
 
 START_TEST(missing_payload_reference_is_an_error)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_prompt_input in = {0};
 	struct flue_prompt p;
 	struct flue_error err = {0};
@@ -227,7 +227,7 @@ END_TEST
 
 START_TEST(skills_listed_escaped_and_sorted_by_caller)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_prompt p;
 	struct flue_skill items[2] = {{0}};
 	struct flue_skill_set set = {items, 2};
@@ -254,7 +254,7 @@ END_TEST
 
 START_TEST(byte_stable_and_listing_sorted)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_prompt a, b;
 
 	load_agent(&agent, "Hi.\n");
@@ -275,7 +275,7 @@ END_TEST
 
 START_TEST(listing_is_capped)
 {
-	struct flue_agent agent;
+	struct flue_agent_def agent;
 	struct flue_prompt p;
 	char name[32];
 

@@ -35,7 +35,7 @@ check "listing" grep -q -- '^- Top-level entries: .*AGENTS.md.*flue.yaml' $tmp/o
 check "role overlay last" grep -qx '## Role: friendly' $tmp/out.txt
 check "role instructions" grep -q '^Be warm and brief' $tmp/out.txt
 check "no frontmatter leaks" test "$(grep -c '^description:' $tmp/out.txt)" -eq 0
-check "tools listed" grep -q '^======== tools (6) ========' $tmp/out.txt
+check "tools listed" grep -q '^======== tools (8) ========' $tmp/out.txt
 check "bash tool" grep -q '^bash(command\*, timeout)' $tmp/out.txt
 
 # Byte-stable: the same inputs give the same bytes.

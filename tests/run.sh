@@ -4,73 +4,7 @@
 # speaking the real streaming protocols, faults included.
 set -u
 . "$(dirname "$0")/testlib.sh"
-tmp=$(mktemp -d /tmp/flue-run-XXXXXX)
-fakepid=
-cleanup() {
-	[ -n "$fakepid" ] && kill "$fakepid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-
-# FLUE_TEST_WRAPPER runs flue under a tool (make check-valgrind sets it
-# to valgrind); time limits stretch by $slow then.
-flue=$FLUE_BIN
-slow=1
-if [ -n "${FLUE_TEST_WRAPPER:-}" ]; then
-	wrapped() { $FLUE_TEST_WRAPPER "$FLUE_BIN" "$@"; }
-	flue=wrapped
-	slow=10
-fi
-fake=$FLUE_TEST_BUILDDIR/tests/fake-gateway
-export FLUE_PLUGIN_PATH=$FLUE_TEST_PLUGIN_DIR
-export FLUE_DATA_DIR=$FLUE_TEST_SRCDIR
-export SOURCE_DATE_EPOCH=1795305600 TZ=UTC
-export AI_GATEWAY_API_KEY=test-key
-unset VERCEL_OIDC_TOKEN
-
-# start_fake SCRIPT_JSON: a fresh fake with this script; sets $port.
-start_fake() {
-	[ -n "$fakepid" ] && kill "$fakepid" 2>/dev/null && wait "$fakepid" 2>/dev/null
-	printf '%s\n' "$1" >"$tmp/script.json"
-	rm -f "$tmp/port" "$tmp/fake.log"
-	"$fake" --script "$tmp/script.json" --port-file "$tmp/port" \
-		--log "$tmp/fake.log" 2>>"$tmp/fake.err" &
-	fakepid=$!
-	for _ in $(seq 100); do
-		[ -s "$tmp/port" ] && break
-		sleep 0.05
-	done
-	port=$(cat "$tmp/port")
-	export AI_GATEWAY_BASE_URL=http://127.0.0.1:$port/v1
-}
-
-# interrupt PID: Ctrl-C for a background run (under a wrapper, flue is a
-# child of the shell that ran it).
-interrupt() {
-	local f p pp
-	kill -INT "$1"
-	[ -n "${FLUE_TEST_WRAPPER:-}" ] || return 0
-	for f in /proc/[0-9]*/stat; do
-		read -r p _ _ pp _ <"$f" 2>/dev/null || continue
-		[ "$pp" = "$1" ] && kill -INT "$p"
-	done
-	return 0
-}
-
-# wait_lines FILE N: until FILE has N lines (a run got that far).
-wait_lines() {
-	for _ in $(seq 600); do
-		[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	echo "FAIL: $1 never reached $2 lines"; fail=$((fail + 1))
-}
-
-# requests: how many model requests the fake answered.
-requests() {
-	if [ -f "$tmp/fake.log" ]; then grep -c '"path":"/v1/' "$tmp/fake.log"; else echo 0; fi
-}
+. "$(dirname "$0")/gatewaylib.sh"
 
 # session_lines AGENT ID: records in the session file.
 session_file() { echo "$tmp/p/.flue/state/sessions/$1/$2.jsonl"; }
@@ -96,7 +30,7 @@ start_fake '{"turns":[
    {"id":"call_2","name":"read","arguments":"{\"path\":\"notes.txt\"}"}],
   "usage":{"input":100,"output":20,"cost":0.001},
   "expect":{"model":"anthropic/claude-sonnet-4.6","auth":"Bearer test-key",
-            "tools":["read","write","edit","bash","grep","glob"],"include_usage":true}},
+            "tools":["read","write","edit","bash","grep","glob","task","activate_skill"],"include_usage":true}},
  {"text":"The file says hello.","usage":{"input":150,"output":10,"cost":0.002},
   "expect":{"tool_results":[{"tool_call_id":"call_1","contains":"hello from a file"},
                             {"tool_call_id":"call_2","contains":"hello from a file"}]}}]}'
@@ -196,7 +130,7 @@ cp .flue/agents/worker.md tp/.flue/agents/
 start_fake '{"turns":[
  {"tool_calls":[{"id":"t1","name":"shout","arguments":"{\"text\":\"hello\"}"},
                 {"id":"t2","name":"shout","arguments":"{\"text\":3}"}],
-  "expect":{"tools":["read","write","edit","bash","grep","glob","shout"]}},
+  "expect":{"tools":["read","write","edit","bash","grep","glob","task","shout"]}},
  {"text":"shouted","expect":{"tool_results":[
    {"tool_call_id":"t1","contains":"HELLO (in '"$PWD"'/tp)"},
    {"tool_call_id":"t2","contains":"/text: must be a string"}]}}]}'
@@ -219,7 +153,7 @@ EOF
 start_fake '{"turns":[
  {"text":"There are two files."},
  {"tool_calls":[{"id":"f1","name":"finish","arguments":"{\"files\":\"two\"}"}],
-  "expect":{"tools":["read","write","edit","bash","grep","glob","finish","give_up"],
+  "expect":{"tools":["read","write","edit","bash","grep","glob","task","activate_skill","finish","give_up"],
             "body_contains":["call the finish tool"]}},
  {"tool_calls":[{"id":"f2","name":"finish","arguments":"{\"files\":2,\"summary\":\"two files\"}"}],
   "expect":{"tool_results":[{"tool_call_id":"f1","contains":"Validation failed for tool \"finish\""}]}}]}'

@@ -29,6 +29,8 @@ int cmd_render(int argc, char **argv);
 void cmd_render_help(void);
 
 int cmd_run(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
+void cmd_shell_help(void);
 void cmd_run_help(void);
 
 /* --payload: the JSON itself, or @FILE / @- for a file or stdin; *out
@@ -41,6 +43,9 @@ int cli_load_payload(const char *arg, char **out);
 int cli_load_env_file(const char *path, int override, int optional);
 /* "SOURCE_DATE_EPOCH" as seconds, or 0; -1 (reported) when malformed. */
 int64_t cli_source_date(const char *command);
+/* Environment files: each of files overrides the environment; the
+ * project's .env only fills in what is not set. */
+int cli_load_envs(flue_harness *harness, char **files, size_t n);
 
 /* Print "flue: <message>" to stderr. */
 void cli_error(const char *fmt, ...) FLUE_PRINTF(1, 2);

@@ -190,3 +190,19 @@ cli_source_date(const char *command)
 	}
 	return v;
 }
+
+int
+cli_load_envs(flue_harness *harness, char **files, size_t n)
+{
+	char *dotenv;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (cli_load_env_file(files[i], 1, 0) != CLI_OK)
+			return CLI_USAGE;
+	if (asprintf(&dotenv, "%s/.env", flue_harness_project_root(harness)) < 0)
+		return CLI_FAILED;
+	rc = cli_load_env_file(dotenv, 0, 1);
+	free(dotenv);
+	return rc == CLI_OK ? CLI_OK : CLI_USAGE;
+}

@@ -40,6 +40,12 @@ cmd_run_help(void)
 	       "environment (repeatable;\n"
 	       "                       the project's .env is read too, "
 	       "without overriding)\n"
+	       "  --skill NAME         run this skill (the agent's, or a builtin "
+	       "one) as the task\n"
+	       "  --args JSON|@FILE    the skill's arguments\n"
+	       "  --result SCHEMA|@FILE  a JSON Schema: the model ends by "
+	       "calling finish with\n"
+	       "                       the result (printed as JSON), or give_up\n"
 	       "  --model MODEL        use this model (provider/model)\n"
 	       "  --role NAME          apply this role\n"
 	       "  --cwd DIR            the working directory in the sandbox\n"
@@ -225,6 +231,38 @@ first_line(const char *text, char *buf, size_t size)
 }
 
 static void
+task_progress(struct progress *p, const struct flue_event *ev)
+{
+	json_object *obj;
+	const char *id;
+	char line[160];
+
+	if (p->quiet || (ev->type != FLUE_EVENT_RUN_START &&
+	                 ev->type != FLUE_EVENT_RUN_END &&
+	                 ev->type != FLUE_EVENT_TOOL_START))
+		return;
+	obj = json_tokener_parse(ev->json);
+	id = json_object_get_string(json_object_object_get(obj, "task_id"));
+	if (ev->type == FLUE_EVENT_RUN_START) {
+		progress_line(p, "  [task %s] started: session %s", id,
+		              json_object_get_string(json_object_object_get(obj,
+		                                     "session")));
+	} else if (ev->type == FLUE_EVENT_RUN_END) {
+		progress_line(p, "  [task %s] %s", id, json_object_get_string(
+		              json_object_object_get(obj, "status")));
+	} else {
+		json_object *v;
+
+		if (json_object_object_get_ex(obj, "arguments", &v))
+			summarise_args(v, line, 100);
+		else
+			line[0] = '\0';
+		progress_line(p, "  [task %s]   %s %s", id, ev->tool_name, line);
+	}
+	json_object_put(obj);
+}
+
+static void
 on_event(void *payload, const struct flue_event *ev)
 {
 	struct progress *p = payload;
@@ -235,6 +273,11 @@ on_event(void *payload, const struct flue_event *ev)
 		fwrite(ev->json, 1, ev->json_len, stdout);
 		fputc('\n', stdout);
 		fflush(stdout);
+	}
+	/* A task's events: where it starts and ends, and its tool calls. */
+	if (strstr(ev->json, "\"task_id\":") != NULL) {
+		task_progress(p, ev);
+		return;
 	}
 	if (ev->type == FLUE_EVENT_RUN_END) {
 		obj = json_tokener_parse(ev->json);
@@ -369,30 +412,15 @@ print_json_result(const struct flue_run_result *res, json_object *usage,
 	json_object_put(o);
 }
 
-/* Environment files: --env ones override the environment; the
- * project's .env only fills in what is not set. */
-static int
-load_env(flue_harness *harness, char **files, size_t n)
-{
-	char *dotenv;
-	int rc;
-
-	for (size_t i = 0; i < n; i++)
-		if (cli_load_env_file(files[i], 1, 0) != CLI_OK)
-			return CLI_USAGE;
-	if (asprintf(&dotenv, "%s/.env", flue_harness_project_root(harness)) < 0)
-		return CLI_FAILED;
-	rc = cli_load_env_file(dotenv, 0, 1);
-	free(dotenv);
-	return rc == CLI_OK ? CLI_OK : CLI_USAGE;
-}
-
 int
 cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"id", required_argument, NULL, 'i'},
 		{"payload", required_argument, NULL, 'p'},
+		{"skill", required_argument, NULL, 'k'},
+		{"args", required_argument, NULL, 'a'},
+		{"result", required_argument, NULL, 'R'},
 		{"env", required_argument, NULL, 'e'},
 		{"model", required_argument, NULL, 'm'},
 		{"role", required_argument, NULL, 'r'},
@@ -405,8 +433,14 @@ cmd_run(int argc, char **argv)
 		{NULL, 0, NULL, 0}
 	};
 	struct cli_harness_args hargs = {0};
-	struct flue_run_options opts = {.size = sizeof(opts)};
+	struct flue_agent_options aopts = {.size = sizeof(aopts)};
+	struct flue_call_options copts = {.size = sizeof(copts)};
 	struct flue_run_result res = {0};
+	flue_agent *agent = NULL;
+	flue_session *session = NULL;
+	const char *session_id = NULL, *skill = NULL, *args_arg = NULL;
+	char *args = NULL, *result_schema = NULL;
+	const char *result_arg = NULL;
 	struct flue_error err = {0};
 	struct progress prog = {0};
 	struct sigaction sa = {0}, old_int, old_term;
@@ -430,8 +464,11 @@ cmd_run(int argc, char **argv)
 			continue;
 		switch (opt) {
 		case 'h': cmd_run_help(); goto out;
-		case 'i': opts.session_id = optarg; break;
+		case 'i': session_id = optarg; break;
 		case 'p': payload_arg = optarg; break;
+		case 'k': skill = optarg; break;
+		case 'a': args_arg = optarg; break;
+		case 'R': result_arg = optarg; break;
 		case 'e': {
 			char **grown = realloc(env_files, (n_env + 1) *
 			                       sizeof(*grown));
@@ -444,9 +481,9 @@ cmd_run(int argc, char **argv)
 			env_files[n_env++] = optarg;
 			break;
 		}
-		case 'm': opts.model = optarg; break;
-		case 'r': opts.role = optarg; break;
-		case 'C': opts.cwd = optarg; break;
+		case 'm': aopts.model = optarg; break;
+		case 'r': aopts.role = optarg; break;
+		case 'C': aopts.cwd = optarg; break;
 		case 's': prog.stream = 1; break;
 		case 'j': json = 1; break;
 		case 'q': prog.quiet = 1; break;
@@ -469,19 +506,30 @@ cmd_run(int argc, char **argv)
 		rc = CLI_USAGE;
 		goto out;
 	}
-	opts.now = now;
-	opts.agent = argv[optind];
+	if (args_arg != NULL && skill == NULL) {
+		rc = cli_usage("run", "--args goes with --skill NAME");
+		goto out;
+	}
+	aopts.now = now;
+	aopts.name = argv[optind];
 	if (payload_arg != NULL &&
 	    (rc = cli_load_payload(payload_arg, &payload)) != CLI_OK)
 		goto out;
-	opts.payload_json = payload;
+	if (args_arg != NULL &&
+	    (rc = cli_load_payload(args_arg, &args)) != CLI_OK)
+		goto out;
+	if (result_arg != NULL &&
+	    (rc = cli_load_payload(result_arg, &result_schema)) != CLI_OK)
+		goto out;
+	copts.result_schema_json = result_schema;
+	aopts.payload_json = payload;
 	prog.tty = isatty(STDERR_FILENO);
 	/* flue.yaml's plugins: (tool plugins among them) are loaded now; the
 	 * sandbox and provider an agent names, when it needs them. */
 	rc = cli_harness_open(&hargs, 0, &harness);
 	if (rc != CLI_OK)
 		goto out;
-	if ((rc = load_env(harness, env_files, n_env)) != CLI_OK)
+	if ((rc = cli_load_envs(harness, env_files, n_env)) != CLI_OK)
 		goto out;
 	if (flue_cancel_new(&run_cancel, &err) != 0) {
 		cli_error("%s", err.message);
@@ -493,11 +541,17 @@ cmd_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	signal(SIGPIPE, SIG_IGN);
-	opts.cancel = run_cancel;
-	opts.on_event = on_event;
-	opts.event_payload = &prog;
-	opts.warn = print_warning;
-	opts.warn_payload = &prog;
+	copts.cancel = run_cancel;
+	copts.on_event = on_event;
+	copts.event_payload = &prog;
+	aopts.warn = print_warning;
+	aopts.warn_payload = &prog;
+	if (flue_agent_open(&agent, harness, &aopts, &err) != 0 ||
+	    flue_session_open(&session, agent, session_id, &err) != 0) {
+		cli_error("%s", err.message);
+		rc = CLI_FAILED;
+		goto out;
+	}
 	if (!prog.quiet && prog.tty) {
 		snprintf(prog.status, sizeof(prog.status), "starting");
 		prog.status_since = mono_ms();
@@ -505,7 +559,10 @@ cmd_run(int argc, char **argv)
 		prog.spinner_running = pthread_create(&prog.spinner, NULL,
 		                                      spinner_main, &prog) == 0;
 	}
-	frc = flue_run(harness, &opts, &res, &err);
+	if (skill != NULL)
+		frc = flue_session_skill(session, skill, args, &copts, &res, &err);
+	else
+		frc = flue_session_prompt(session, NULL, &copts, &res, &err);
 	if (prog.spinner_running) {
 		pthread_mutex_lock(&prog.lock);
 		prog.stop = 1;
@@ -557,7 +614,11 @@ cmd_run(int argc, char **argv)
 	}
 out:
 	flue_run_result_free(&res);
+	flue_session_close(session);
+	flue_agent_close(agent);
 	flue_harness_close(harness);
+	free(args);
+	free(result_schema);
 	flue_cancel_free(run_cancel);
 	run_cancel = NULL;
 	free(payload);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "jsonschema.h"
 #include "error.h"
 #include "fields.h"
 #include "frontmatter.h"
@@ -293,6 +294,25 @@ read_compaction(struct flue_fields *f, json_object *meta,
 	return 0;
 }
 
+/* A result schema is compiled strictly now, so a keyword the validator
+ * does not know (a typo such as minLenght) fails the load by name
+ * instead of being ignored at run time. */
+static int
+check_result_schema(struct flue_fields *f, json_object *meta,
+                    json_object *result)
+{
+	struct flue_schema_options so = {0};
+	struct flue_schema *schema = NULL;
+	struct flue_error e = {0};
+
+	so.strict = 1;
+	if (flue_schema_compile(result, &so, &schema, &e) == 0) {
+		flue_schema_free(schema);
+		return 0;
+	}
+	return flue_fields_fail(f, result, meta, "result", "%s", e.message);
+}
+
 /* Check every setting in meta and fill s (strings borrowed from meta). */
 static int
 read_settings(struct flue_fields *f, json_object *meta,
@@ -347,6 +367,8 @@ read_settings(struct flue_fields *f, json_object *meta,
 			                        "...}), found %s",
 			                        flue_fields_kind(result));
 		s->result = result;
+		if (check_result_schema(f, meta, result) != 0)
+			return FLUE_EINVAL;
 	}
 	s->meta = meta;
 	return 0;
@@ -354,7 +376,7 @@ read_settings(struct flue_fields *f, json_object *meta,
 
 int
 flue_agent_load(const char *source_dir, const char *name,
-                struct flue_agent *out, struct flue_error *err)
+                struct flue_agent_def *out, struct flue_error *err)
 {
 	struct flue_fields f = {NULL, err, 1};
 	int rc;
@@ -364,11 +386,14 @@ flue_agent_load(const char *source_dir, const char *name,
 	if (rc != 0)
 		return rc;
 	f.filename = out->file.path;
-	return read_settings(&f, out->file.meta, &out->settings);
+	rc = read_settings(&f, out->file.meta, &out->settings);
+	if (rc != 0)
+		flue_agent_clear(out);   /* nothing to free on failure */
+	return rc;
 }
 
 void
-flue_agent_clear(struct flue_agent *agent)
+flue_agent_clear(struct flue_agent_def *agent)
 {
 	if (agent == NULL)
 		return;
@@ -377,7 +402,7 @@ flue_agent_clear(struct flue_agent *agent)
 }
 
 int
-flue_agent_resolve(const struct flue_agent *agent, json_object *payload,
+flue_agent_resolve(const struct flue_agent_def *agent, json_object *payload,
                    struct flue_agent_settings *out, struct flue_error *err)
 {
 	struct flue_template_context ctx = {0};

@@ -48,7 +48,7 @@ struct flue_agent_settings {
 	int compaction_off;        /* compaction: false */
 };
 
-struct flue_agent {
+struct flue_agent_def {
 	struct flue_md_file file;
 	struct flue_agent_settings settings;   /* meta borrowed: file.meta */
 };
@@ -61,8 +61,8 @@ int flue_agent_name_valid(const char *name);
  * exist.  Frontmatter keys and types are checked now; values holding
  * {{payload...}} or ${NAME} references are checked by resolve. */
 int flue_agent_load(const char *source_dir, const char *name,
-                    struct flue_agent *out, struct flue_error *err);
-void flue_agent_clear(struct flue_agent *agent);
+                    struct flue_agent_def *out, struct flue_error *err);
+void flue_agent_clear(struct flue_agent_def *agent);
 
 /* The agent names under <source>/agents, sorted; *out [caller-owned],
  * NULL-terminated (free with flue_strv_free).  Files whose names are not
@@ -74,7 +74,7 @@ void flue_strv_free(char **strv);
 /* Substitute payload (may be NULL) and environment references in the
  * frontmatter and check every value.  *out [caller-owned]: clear with
  * flue_agent_settings_clear. */
-int flue_agent_resolve(const struct flue_agent *agent, json_object *payload,
+int flue_agent_resolve(const struct flue_agent_def *agent, json_object *payload,
                        struct flue_agent_settings *out,
                        struct flue_error *err);
 void flue_agent_settings_clear(struct flue_agent_settings *settings);

@@ -39,6 +39,7 @@ flue_status_name(int code)
 	case FLUE_EBUSY: return "busy";
 	case FLUE_EABI: return "abi_mismatch";
 	case FLUE_EAUTH: return "auth";
+	case FLUE_ECONTEXT: return "context_overflow";
 	default: return "unknown";
 	}
 }

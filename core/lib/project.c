@@ -29,7 +29,8 @@ static const char *const top_keys[] = {
 	"server", NULL
 };
 static const char *const defaults_keys[] = {
-	"model", "sandbox", "thinking", "role", "max_turns", NULL
+	"model", "sandbox", "thinking", "role", "max_turns", "max_task_depth",
+	NULL
 };
 static const char *const provider_keys[] = {
 	"plugin", "api", "base_url", "api_key_env", "headers", "models",
@@ -199,7 +200,9 @@ parse_defaults(struct flue_fields *f, json_object *root,
 	    flue_fields_get_string(f, d, "defaults", "role",
 	                           &c->defaults.role) != 0 ||
 	    flue_fields_get_int(f, d, "defaults", "max_turns", 1, 10000,
-	                        &c->defaults.max_turns, NULL) != 0)
+	                        &c->defaults.max_turns, NULL) != 0 ||
+	    flue_fields_get_int(f, d, "defaults", "max_task_depth", 1, 64,
+	                        &c->defaults.max_task_depth, NULL) != 0)
 		return FLUE_EINVAL;
 	return 0;
 }

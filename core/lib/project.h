@@ -49,6 +49,7 @@ struct flue_config {
 		const char *thinking;
 		const char *role;
 		int64_t max_turns;       /* 0: not set */
+		int64_t max_task_depth;  /* 0: not set (4) */
 	} defaults;
 	struct flue_provider_config *providers;   /* owned array */
 	size_t n_providers;

@@ -101,6 +101,37 @@ select_skills(const struct flue_agent_settings *s, const char *filename,
 	return 0;
 }
 
+/* activate_skill exists only when the agent has skills; its name
+ * parameter is the list of their names, so a wrong name is caught by
+ * validation like any other argument. */
+static int
+complete_activate_skill(json_object *tools, const struct flue_skill_set *set,
+                        struct flue_error *err)
+{
+	for (size_t i = 0; i < json_object_array_length(tools); i++) {
+		json_object *decl = json_object_array_get_idx(tools, i), *name;
+		json_object *names;
+
+		if (!json_object_object_get_ex(decl, "name", &name) ||
+		    strcmp(json_object_get_string(name), "activate_skill") != 0)
+			continue;
+		if (set->count == 0)
+			return json_object_array_del_idx(tools, i, 1) == 0 ? 0 :
+			       flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		names = json_object_new_array();
+		for (size_t j = 0; names != NULL && j < set->count; j++)
+			json_object_array_add(names, json_object_new_string(
+			                      set->items[j].name));
+		if (names == NULL)
+			return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		json_object_object_add(json_object_object_get(json_object_object_get(
+		        json_object_object_get(decl, "parameters"), "properties"),
+		        "name"), "enum", names);
+		return 0;
+	}
+	return 0;
+}
+
 /* The sandbox options as JSON: the mapping without its plugin key; for
  * the local plugin, cwd defaults to the project root. */
 static char *
@@ -363,7 +394,8 @@ flue_prepare(flue_harness *harness, const struct flue_prepare_options *opts,
 			goto done;
 		out->have_role = 1;
 	}
-	flue_call_choose(&out->choice, opts->model, NULL, &out->settings,
+	flue_call_choose(&out->choice, opts->model, opts->thinking,
+	                 &out->settings,
 	                 out->have_role ? &out->role : NULL, &project->config);
 	sandbox = out->settings.sandbox;
 	if (sandbox.plugin == NULL)
@@ -376,8 +408,14 @@ flue_prepare(flue_harness *harness, const struct flue_prepare_options *opts,
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 		goto done;
 	}
-	rc = flue_workspace_open(&out->workspace, harness, sandbox.plugin,
-	                         opts->session_id, ws_options, err);
+	if (opts->workspace != NULL) {
+		out->workspace = opts->workspace;
+		rc = 0;
+	} else {
+		rc = flue_workspace_open(&out->workspace, harness, sandbox.plugin,
+		                         opts->session_id, ws_options, err);
+		out->own_workspace = rc == 0;
+	}
 	if (rc != 0) {
 		flue_error_prefix(err, "%s: sandbox '%s'", out->agent.file.path,
 		                  sandbox.plugin);
@@ -425,7 +463,13 @@ flue_prepare(flue_harness *harness, const struct flue_prepare_options *opts,
 			                       out->agent.file.path, &out->tools, err);
 		json_object_put(names);
 	}
+	if (rc == 0)
+		rc = complete_activate_skill(out->tools, &chosen, err);
 	out->skills = chosen.count;
+	out->skill_pool = all;
+	out->skill_set = chosen;
+	memset(&all, 0, sizeof(all));
+	memset(&chosen, 0, sizeof(chosen));
 done:
 	if (rc != 0)
 		flue_prepared_clear(out);
@@ -440,7 +484,9 @@ done:
 void
 flue_prepared_clear(struct flue_prepared *p)
 {
-	if (p->workspace != NULL) {
+	free(p->skill_set.items);
+	flue_skill_set_clear(&p->skill_pool);
+	if (p->workspace != NULL && p->own_workspace) {
 		struct flue_error ignored = {0};
 
 		flue_workspace_close(p->workspace, &ignored);

@@ -27,6 +27,8 @@
 #include "jsonschema.h"
 #include "prepare.h"
 #include "store.h"
+#include "run.h"
+#include "skills.h"
 #include "toolexec.h"
 #include "utf8.h"
 
@@ -56,6 +58,8 @@ struct run_call {
 	int rc;
 	int runnable;                  /* arguments checked out */
 	int ending;                    /* a valid finish or give_up call */
+	json_object *link;             /* a task's {"id", "session"}, stored
+	                                  with its result (owned) */
 	int started, done, reported;
 	int64_t start_ms, duration_ms;
 	pthread_t thread;
@@ -63,7 +67,12 @@ struct run_call {
 
 struct run {
 	flue_harness *harness;
-	struct flue_run_options opts;
+	struct flue_call opts;
+	struct flue_event_sink own_sink;       /* a root call's */
+	struct flue_event_sink *sink;          /* own_sink or the parent's */
+	json_object *result_schema;            /* borrowed from the agent, or
+	                                          owned when result_owned */
+	int result_owned;
 	struct flue_prepared prep;
 	struct flue_store store;
 	struct flue_store_session *session;
@@ -94,6 +103,8 @@ struct run {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 };
+
+static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t
 now_ms(void)
@@ -127,7 +138,7 @@ emit(struct run *r, uint32_t type, json_object *ev, const char *text,
 	e.tool_name = tool_name;
 	e.tool_call_id = tool_id;
 	e.is_error = is_error;
-	r->opts.on_event(r->opts.event_payload, &e);
+	flue_sink_event(r->sink, &e);
 	json_object_put(ev);
 }
 
@@ -142,6 +153,15 @@ event_new(struct run *r, const char *type)
 	if (r->turn > 0)
 		json_object_object_add(ev, "turn", json_object_new_int(
 		                       (int32_t)r->turn));
+	/* A task's events say whose they are. */
+	if (r->opts.task_id != NULL) {
+		json_object_object_add(ev, "task_id",
+		                       json_object_new_string(r->opts.task_id));
+		json_object_object_add(ev, "parent_session", json_object_new_string(
+		                       r->opts.parent_session));
+		json_object_object_add(ev, "depth", json_object_new_int(
+		                       (int32_t)r->opts.depth));
+	}
 	return ev;
 }
 
@@ -151,7 +171,7 @@ emit_text(struct run *r, uint32_t type, const char *name, const char *key,
 {
 	json_object *ev;
 
-	if (r->opts.on_event == NULL)
+	if (r->sink->on_event == NULL)
 		return;
 	ev = event_new(r, name);
 	if (ev == NULL)
@@ -226,15 +246,18 @@ resolve_provider(struct run *r, struct flue_error *err)
 				}
 		}
 	}
+	/* Tasks on several threads may load a provider at once. */
+	pthread_mutex_lock(&loader_lock);
 	r->provider = flue_loader_find(r->harness->loader, plugin, 0);
-	if (r->provider == NULL) {
+	rc = 0;
+	if (r->provider == NULL)
 		rc = flue_loader_load(r->harness->loader, plugin,
 		                      r->harness->project_dir,
 		                      flue_harness_plugin_options(r->harness, plugin),
 		                      &r->provider, err);
-		if (rc != 0)
-			return flue_error_prefix(err, "model '%s'", model);
-	}
+	pthread_mutex_unlock(&loader_lock);
+	if (rc != 0)
+		return flue_error_prefix(err, "model '%s'", model);
 	if (r->provider->desc->kind != FLUE_PLUGIN_PROVIDER)
 		return flue_error_set(err, FLUE_EINVAL, "model '%s': plugin '%s' "
 		                      "is a %s plugin, not a model provider", model,
@@ -274,7 +297,7 @@ add_decl(json_object *tools, const char *name, const char *description,
 static int
 add_result_tools(struct run *r, struct flue_error *err)
 {
-	json_object *schema = r->prep.settings.result, *type, *params;
+	json_object *schema = r->result_schema, *type, *params;
 	struct flue_schema *check = NULL;
 	struct flue_schema_options so = {0};
 	int rc;
@@ -290,6 +313,7 @@ add_result_tools(struct run *r, struct flue_error *err)
 			        "'%s' clashes with the typed result's tools",
 			        r->prep.agent.file.path, name);
 	}
+	so.strict = 1;
 	rc = flue_schema_compile(schema, &so, &check, err);
 	flue_schema_free(check);
 	if (rc != 0)
@@ -340,6 +364,7 @@ compile_tools(struct run *r, struct flue_error *err)
 		json_object_object_get_ex(decl, "name", &name);
 		json_object_object_get_ex(decl, "parameters", &params);
 		r->tools[i].name = json_object_get_string(name);
+		so.strict = 1;
 		for (size_t j = 0; r->prep.plugin_tools != NULL &&
 		     j < json_object_array_length(r->prep.plugin_tools); j++)
 			if (json_object_array_get_idx(r->prep.plugin_tools, j) == decl)
@@ -376,8 +401,8 @@ build_exec_env(struct run *r, struct flue_error *err)
 }
 
 /* A new session id: sortable by time, unique by chance. */
-static char *
-new_session_id(void)
+char *
+flue_session_id_new(void)
 {
 	unsigned char rnd[4] = {0};
 	time_t t = time(NULL);
@@ -395,6 +420,29 @@ new_session_id(void)
 	             tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2], rnd[3]) < 0)
 		return NULL;
 	return id;
+}
+
+char *
+flue_task_session_id(const char *parent, char task_id[FLUE_TASK_ID_LEN + 1])
+{
+	unsigned char rnd[FLUE_TASK_ID_LEN / 2] = {0};
+	char *id;
+	int rc;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint64_t x = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)task_id;
+
+		memcpy(rnd, &x, sizeof(rnd) < sizeof(x) ? sizeof(rnd) : sizeof(x));
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(task_id + 2 * i, 3, "%02x", rnd[i]);
+	/* The child's id names its parent while that fits; either way the
+	 * link is stored on both sides. */
+	if (strlen(parent) + 6 + FLUE_TASK_ID_LEN <= FLUE_SESSION_ID_MAX)
+		rc = asprintf(&id, "%s.task-%s", parent, task_id);
+	else
+		rc = asprintf(&id, "task-%s", task_id);
+	return rc < 0 ? NULL : id;
 }
 
 static json_object *
@@ -482,32 +530,89 @@ repair_dangling_calls(struct run *r, struct flue_error *err)
 	return 0;
 }
 
-/* The user's message: the payload's prompt or message, else the whole
- * payload as JSON. */
+/* A skill run directly: its instructions and the arguments.  A skill
+ * not found lists the ones there are. */
+static int
+skill_message(struct run *r, char **out, struct flue_error *err)
+{
+	const struct flue_skill *skill;
+	json_object *args = NULL;
+	const char *args_text = NULL;
+	int rc;
+
+	skill = flue_skill_set_find(&r->prep.skill_set, r->opts.skill);
+	if (skill == NULL)   /* builtin skills are opt-in: naming one is */
+		skill = flue_skill_set_find(&r->prep.skill_pool, r->opts.skill);
+	if (skill == NULL) {
+		char list[1024] = "";
+		size_t used = 0;
+		const struct flue_skill_set *pool = &r->prep.skill_pool;
+
+		for (size_t i = 0; i < pool->count && used < sizeof(list); i++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used,
+			                         "%s%s", i ? ", " : "",
+			                         pool->items[i].name);
+		return flue_error_set(err, FLUE_ENOENT, "skill '%s' not found "
+		                      "for agent '%s' (available: %s)",
+		                      r->opts.skill, r->opts.agent,
+		                      pool->count ? list : "none");
+	}
+	if (r->opts.skill_args_json != NULL) {
+		args = json_tokener_parse(r->opts.skill_args_json);
+		if (args == NULL)
+			return flue_error_set(err, FLUE_EINVAL, "skill '%s': the "
+			                      "arguments are not valid JSON",
+			                      r->opts.skill);
+		args_text = json_object_to_json_string_ext(args,
+		        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		        JSON_C_TO_STRING_NOSLASHESCAPE);
+	}
+	rc = flue_skill_instructions(skill, r->prep.workspace, args_text, out,
+	                             err);
+	json_object_put(args);
+	return rc;
+}
+
+/* The user's message: the call's text, a skill's instructions, or the
+ * payload's prompt or message, else the whole payload as JSON. */
 static int
 user_message(struct run *r, json_object **out, struct flue_error *err)
 {
 	json_object *payload = r->prep.payload, *v, *m;
 	const char *text = NULL;
+	char *skill_text = NULL;
 
 	*out = NULL;
-	if (payload == NULL || json_object_is_type(payload, json_type_null))
+	if (r->opts.skill != NULL) {
+		int rc = skill_message(r, &skill_text, err);
+
+		if (rc != 0)
+			return rc;
+		text = skill_text;
+	} else if (r->opts.text != NULL) {
+		text = r->opts.text;
+	} else if (payload == NULL || json_object_is_type(payload,
+	                                                  json_type_null)) {
 		return flue_error_set(err, FLUE_EINVAL, "nothing to do: give the "
 		                      "task as the payload, for example "
 		                      "--payload '{\"prompt\": \"...\"}'");
-	if (json_object_is_type(payload, json_type_string))
+	} else if (json_object_is_type(payload, json_type_string)) {
 		text = json_object_get_string(payload);
-	else if ((json_object_object_get_ex(payload, "prompt", &v) ||
-	          json_object_object_get_ex(payload, "message", &v)) &&
-	         json_object_is_type(v, json_type_string))
+	} else if ((json_object_object_get_ex(payload, "prompt", &v) ||
+	            json_object_object_get_ex(payload, "message", &v)) &&
+	           json_object_is_type(v, json_type_string)) {
 		text = json_object_get_string(v);
-	else
+	} else {
 		text = json_object_to_json_string_ext(payload, JSON_FLAGS);
+	}
 	m = json_object_new_object();
-	if (m == NULL)
+	if (m == NULL) {
+		free(skill_text);
 		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
 	json_object_object_add(m, "role", json_object_new_string("user"));
 	json_object_object_add(m, "content", json_object_new_string(text));
+	free(skill_text);
 	*out = m;
 	return 0;
 }
@@ -775,7 +880,7 @@ check_call(struct run *r, struct run_call *c, const char *arg_error)
 		return;
 	}
 	ok = flue_schema_validate(tool->schema, c->args, &report);
-	if (ok == 1 && r->prep.settings.result != NULL &&
+	if (ok == 1 && r->result_schema != NULL &&
 	    (strcmp(c->name, "finish") == 0 || strcmp(c->name, "give_up") == 0)) {
 		c->ending = 1;
 		set_output(&c->out, 0, "%s", strcmp(c->name, "finish") == 0 ?
@@ -828,6 +933,104 @@ plugin_call(struct run_call *c)
 	return 0;
 }
 
+/* activate_skill: the name was checked against the skills' names. */
+static int
+activate_skill_call(struct run_call *c)
+{
+	struct run *r = c->run;
+	const char *name = json_object_get_string(json_object_object_get(
+	        c->args, "name"));
+	const struct flue_skill *skill = flue_skill_set_find(&r->prep.skill_set,
+	                                                     name);
+	int rc;
+
+	if (skill == NULL)
+		return flue_error_set(&c->err, FLUE_ENOENT, "no skill '%s'", name);
+	rc = flue_skill_instructions(skill, r->prep.workspace, NULL,
+	                             &c->out.text, &c->err);
+	if (rc == 0)
+		c->out.len = strlen(c->out.text);
+	return rc;
+}
+
+/* A task: the same agent in a new session that shares the sandbox,
+ * rediscovering AGENTS.md and skills from its own working directory.
+ * Its final text is the call's result.  Runs on the call's thread. */
+static int
+task_call(struct run_call *c)
+{
+	struct run *r = c->run;
+	struct flue_call child = {0};
+	struct flue_run_result result;
+	int64_t max_depth = r->harness->project.config.defaults.max_task_depth;
+	const char *cwd = json_object_get_string(json_object_object_get(c->args,
+	                                                                "cwd"));
+	const char *role = json_object_get_string(json_object_object_get(
+	        c->args, "role"));
+	char task_id[FLUE_TASK_ID_LEN + 1], *session_id, *child_cwd = NULL;
+	int rc;
+
+	if (max_depth <= 0)
+		max_depth = FLUE_DEFAULT_TASK_DEPTH;
+	if ((int64_t)r->opts.depth >= max_depth) {
+		set_output(&c->out, 1, "Maximum task depth (%" PRId64 ") "
+		           "exceeded: this agent is itself a task %u levels deep. "
+		           "Do the work here instead (the limit is "
+		           "defaults.max_task_depth in flue.yaml).", max_depth,
+		           r->opts.depth);
+		return 0;
+	}
+	session_id = flue_task_session_id(r->out->session_id, task_id);
+	if (session_id == NULL)
+		return flue_error_set(&c->err, FLUE_ENOMEM, "out of memory");
+	if (cwd != NULL && cwd[0] != '/')
+		rc = asprintf(&child_cwd, "%s/%s", r->prep.cwd, cwd);
+	else
+		rc = (child_cwd = strdup(cwd ? cwd : r->prep.cwd)) ? 0 : -1;
+	if (rc < 0) {
+		free(session_id);
+		return flue_error_set(&c->err, FLUE_ENOMEM, "out of memory");
+	}
+	c->link = json_object_new_object();
+	json_object_object_add(c->link, "id", json_object_new_string(task_id));
+	json_object_object_add(c->link, "session",
+	                       json_object_new_string(session_id));
+	child.harness = r->harness;
+	child.agent = r->opts.agent;
+	child.session_id = session_id;
+	child.payload_json = r->opts.payload_json;
+	child.text = json_object_get_string(json_object_object_get(c->args,
+	                                                           "prompt"));
+	child.role = role != NULL ? role : r->prep.role_name;
+	child.model = r->opts.model;
+	child.thinking = r->opts.thinking;
+	child.cwd = child_cwd;
+	child.cancel = r->opts.cancel;
+	child.now = r->opts.now;
+	child.workspace = r->prep.workspace;
+	child.sink = r->sink;
+	child.depth = r->opts.depth + 1;
+	child.parent_session = r->out->session_id;
+	child.task_id = task_id;
+	rc = flue_call_run(&child, &result, &c->err);
+	if (rc == 0) {
+		const char *text = result.text != NULL && result.text[0] != '\0' ?
+		                   result.text : "(task completed with no text)";
+
+		c->out.text = strdup(text);
+		c->out.len = strlen(text);
+		if (c->out.text == NULL)
+			rc = flue_error_set(&c->err, FLUE_ENOMEM, "out of memory");
+	} else if (rc != FLUE_ECANCELED) {
+		flue_error_prefix(&c->err, "task %s (session %s) failed", task_id,
+		                  session_id);
+	}
+	flue_run_result_free(&result);
+	free(child_cwd);
+	free(session_id);
+	return rc;
+}
+
 static void
 execute_call(struct run_call *c)
 {
@@ -835,8 +1038,10 @@ execute_call(struct run_call *c)
 	struct flue_tool_env env = {0};
 	int64_t start = now_ms();
 
-	if (c->plugin != NULL) {
-		c->rc = plugin_call(c);
+	if (c->plugin != NULL || strcmp(c->name, "task") == 0 ||
+	    strcmp(c->name, "activate_skill") == 0) {
+		c->rc = c->plugin != NULL ? plugin_call(c) :
+		        c->name[0] == 't' ? task_call(c) : activate_skill_call(c);
 		c->duration_ms = now_ms() - start;
 		return;
 	}
@@ -866,7 +1071,7 @@ emit_tool_start(struct run *r, const struct run_call *c)
 {
 	json_object *ev;
 
-	if (r->opts.on_event == NULL)
+	if (r->sink->on_event == NULL)
 		return;
 	ev = event_new(r, "tool_start");
 	if (ev == NULL)
@@ -886,7 +1091,7 @@ emit_tool_end(struct run *r, struct run_call *c)
 	size_t shown = len;
 
 	c->reported = 1;
-	if (r->opts.on_event == NULL)
+	if (r->sink->on_event == NULL)
 		return;
 	/* Cut on a UTF-8 boundary so the event stays valid JSON text. */
 	shown = flue_utf8_cut(text, len, RUN_EVENT_RESULT_MAX);
@@ -1040,6 +1245,8 @@ tool_turn(struct run *r, json_object *msg, char **arg_errors,
 			m = tool_message(c->id, c->name, c->out.text ? c->out.text : "",
 			                 c->out.len, c->out.is_error);
 		}
+		if (c->link != NULL)
+			json_object_object_add(m, "task", json_object_get(c->link));
 		rc = r->store.append(r->session, m, err);
 		json_object_put(m);
 		if (c->rc != FLUE_ECANCELED && c->runnable)
@@ -1067,6 +1274,7 @@ tool_turn(struct run *r, json_object *msg, char **arg_errors,
 	for (size_t i = 0; i < n; i++) {
 		flue_tool_output_clear(&calls[i].out);
 		json_object_put(calls[i].args);
+		json_object_put(calls[i].link);
 	}
 	free(calls);
 	if (rc == 0 && canceled)
@@ -1118,7 +1326,7 @@ emit_turn_end(struct run *r, json_object *msg, size_t tool_calls)
 {
 	json_object *ev, *v;
 
-	if (r->opts.on_event == NULL)
+	if (r->sink->on_event == NULL)
 		return;
 	ev = event_new(r, "turn_end");
 	if (ev == NULL)
@@ -1137,7 +1345,7 @@ emit_run_start(struct run *r)
 {
 	json_object *ev;
 
-	if (r->opts.on_event == NULL)
+	if (r->sink->on_event == NULL)
 		return;
 	ev = event_new(r, "run_start");
 	if (ev == NULL)
@@ -1161,7 +1369,7 @@ emit_run_end(struct run *r, int rc, const struct flue_error *err)
 	                                    "max_turns"};
 	json_object *ev;
 
-	if (r->opts.on_event == NULL)
+	if (r->sink->on_event == NULL)
 		return;
 	r->turn = 0;
 	ev = event_new(r, "run_end");
@@ -1211,7 +1419,8 @@ append_user(struct run *r, const char *text, struct flue_error *err)
 static int
 loop(struct run *r, struct flue_error *err)
 {
-	int64_t max_turns = r->prep.settings.max_turns;
+	int64_t max_turns = r->opts.max_turns > 0 ? r->opts.max_turns :
+	                    r->prep.settings.max_turns;
 	int nudges = 0;
 
 	if (max_turns <= 0)
@@ -1247,7 +1456,7 @@ loop(struct run *r, struct flue_error *err)
 		                                             &content)) {
 			json_object_put(msg);
 			free(arg_errors);
-			if (r->prep.settings.result == NULL)
+			if (r->result_schema == NULL)
 				return 0;
 			/* A typed result comes only through finish or give_up. */
 			if (nudges++ >= RUN_RESULT_NUDGES)
@@ -1277,6 +1486,31 @@ loop(struct run *r, struct flue_error *err)
 	}
 }
 
+/* A task's session starts with where it comes from, for `flue logs`. */
+static int
+append_task_record(struct run *r, struct flue_error *err)
+{
+	json_object *rec = json_object_new_object();
+	int rc;
+
+	if (rec == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	json_object_object_add(rec, "type", json_object_new_string("task"));
+	json_object_object_add(rec, "task_id",
+	                       json_object_new_string(r->opts.task_id));
+	json_object_object_add(rec, "parent_session",
+	                       json_object_new_string(r->opts.parent_session));
+	json_object_object_add(rec, "depth",
+	                       json_object_new_int((int32_t)r->opts.depth));
+	json_object_object_add(rec, "cwd", json_object_new_string(r->prep.cwd));
+	if (r->prep.role_name != NULL)
+		json_object_object_add(rec, "role",
+		                       json_object_new_string(r->prep.role_name));
+	rc = r->store.append(r->session, rec, err);
+	json_object_put(rec);
+	return rc;
+}
+
 /* Open the session and append the user's message (checked first, so a
  * run with nothing to do leaves no session behind). */
 static int
@@ -1300,20 +1534,65 @@ open_session(struct run *r, struct flue_error *err)
 		                      r->opts.agent);
 	if (rc != 0)
 		return rc;
-	if (repaired && r->opts.warn != NULL)
-		r->opts.warn(r->opts.warn_payload, "the session's last record was "
+	if (repaired)
+		flue_sink_warn(r->sink, "the session's last record was "
 		             "cut short (the process was killed while writing it); "
 		             "it was dropped");
 	rc = repair_dangling_calls(r, err);
+	if (rc == 0 && r->opts.task_id != NULL && r->store.count(r->session) == 0)
+		rc = append_task_record(r, err);
 	if (rc == 0)
 		rc = r->store.append(r->session, user, err);
 	json_object_put(user);
 	return rc;
 }
 
-FLUE_API int
-flue_run(flue_harness *harness, const struct flue_run_options *options,
-         struct flue_run_result *out, struct flue_error *err)
+void
+flue_sink_event(struct flue_event_sink *sink, const struct flue_event *event)
+{
+	if (sink->on_event == NULL)
+		return;
+	pthread_mutex_lock(&sink->lock);
+	sink->on_event(sink->event_payload, event);
+	pthread_mutex_unlock(&sink->lock);
+}
+
+void
+flue_sink_warn(struct flue_event_sink *sink, const char *message)
+{
+	if (sink->warn == NULL)
+		return;
+	pthread_mutex_lock(&sink->lock);
+	sink->warn(sink->warn_payload, message);
+	pthread_mutex_unlock(&sink->lock);
+}
+
+static void
+sink_warn(void *payload, const char *message)
+{
+	flue_sink_warn(payload, message);
+}
+
+/* A result schema given with the call replaces the agent's. */
+static int
+choose_result_schema(struct run *r, struct flue_error *err)
+{
+	if (r->opts.result_schema_json == NULL) {
+		r->result_schema = r->prep.settings.result;
+		return 0;
+	}
+	r->result_schema = json_tokener_parse(r->opts.result_schema_json);
+	r->result_owned = 1;
+	if (r->result_schema == NULL ||
+	    !json_object_is_type(r->result_schema, json_type_object))
+		return flue_error_set(err, FLUE_EINVAL, "the call's result "
+		                      "schema is not a JSON object");
+	return 0;
+}
+
+int
+flue_call_run(const struct flue_call *call, struct flue_run_result *out,
+              struct flue_error *err)
 {
 	struct flue_prepare_options popts = {0};
 	struct run *r;
@@ -1322,15 +1601,24 @@ flue_run(flue_harness *harness, const struct flue_run_options *options,
 	memset(out, 0, sizeof(*out));
 	out->usage.cost_usd = -1;
 	out->status = FLUE_RUN_FAILED;
-	if (options == NULL || options->agent == NULL)
+	if (call == NULL || call->agent == NULL)
 		return flue_error_set(err, FLUE_EINVAL, "no agent named");
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
-	memcpy(&r->opts, options, options->size < sizeof(r->opts) ?
-	       options->size : sizeof(r->opts));
-	r->harness = harness;
+	r->opts = *call;
+	r->harness = call->harness;
 	r->out = out;
+	if (call->sink != NULL) {
+		r->sink = call->sink;
+	} else {
+		r->sink = &r->own_sink;
+		pthread_mutex_init(&r->own_sink.lock, NULL);
+		r->own_sink.on_event = call->on_event;
+		r->own_sink.event_payload = call->event_payload;
+		r->own_sink.warn = call->warn;
+		r->own_sink.warn_payload = call->warn_payload;
+	}
 	flue_assembler_init(&r->assembler);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -1343,7 +1631,7 @@ flue_run(flue_harness *harness, const struct flue_run_options *options,
 		}
 		out->session_id = strdup(r->opts.session_id);
 	} else {
-		out->session_id = new_session_id();
+		out->session_id = flue_session_id_new();
 	}
 	if (out->session_id == NULL) {
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
@@ -1352,16 +1640,20 @@ flue_run(flue_harness *harness, const struct flue_run_options *options,
 	popts.agent = r->opts.agent;
 	popts.role = r->opts.role;
 	popts.model = r->opts.model;
+	popts.thinking = r->opts.thinking;
 	popts.payload_json = r->opts.payload_json;
 	popts.cwd = r->opts.cwd;
 	popts.session_id = out->session_id;
+	popts.workspace = r->opts.workspace;
 	popts.now = r->opts.now;
-	popts.warn = r->opts.warn;
-	popts.warn_payload = r->opts.warn_payload;
-	rc = flue_prepare(harness, &popts, &r->prep, err);
+	popts.warn = sink_warn;
+	popts.warn_payload = r->sink;
+	rc = flue_prepare(r->harness, &popts, &r->prep, err);
 	if (rc == 0 && r->prep.choice.model != NULL &&
 	    (out->model = strdup(r->prep.choice.model)) == NULL)
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = choose_result_schema(r, err);
 	if (rc == 0)
 		rc = resolve_provider(r, err);
 	if (rc == 0)
@@ -1404,11 +1696,191 @@ done:
 	free(r->msg_len);
 	free(r->head_json);
 	free(r->give_up_reason);
+	if (r->result_owned)
+		json_object_put(r->result_schema);
 	flue_prepared_clear(&r->prep);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
+	if (r->sink == &r->own_sink)
+		pthread_mutex_destroy(&r->own_sink.lock);
 	free(r);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shell: a command run for the user, recorded for the model           */
+/* ------------------------------------------------------------------ */
+
+#define SHELL_TIMEOUT_DEFAULT 600
+
+static int
+shell_records(struct run *r, const char *command, const char *call_id,
+              struct flue_error *err)
+{
+	json_object *user = json_object_new_object();
+	json_object *msg = json_object_new_object();
+	json_object *content = json_object_new_array();
+	json_object *block = json_object_new_object();
+	json_object *args = json_object_new_object();
+	char *text = NULL;
+	int rc;
+
+	if (asprintf(&text, "Run this shell command:\n\n```bash\n%s\n```",
+	             command) < 0)
+		text = NULL;
+	if (user == NULL || msg == NULL || content == NULL || block == NULL ||
+	    args == NULL || text == NULL) {
+		json_object_put(user);
+		json_object_put(msg);
+		json_object_put(content);
+		json_object_put(block);
+		json_object_put(args);
+		free(text);
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
+	json_object_object_add(user, "role", json_object_new_string("user"));
+	json_object_object_add(user, "content", json_object_new_string(text));
+	free(text);
+	json_object_object_add(args, "command", json_object_new_string(command));
+	json_object_object_add(block, "type", json_object_new_string("tool_call"));
+	json_object_object_add(block, "id", json_object_new_string(call_id));
+	json_object_object_add(block, "name", json_object_new_string("bash"));
+	json_object_object_add(block, "arguments", args);
+	json_object_array_add(content, block);
+	json_object_object_add(msg, "role", json_object_new_string("assistant"));
+	json_object_object_add(msg, "content", content);
+	json_object_object_add(msg, "stop_reason",
+	                       json_object_new_string("tool_calls"));
+	json_object_object_add(msg, "model", json_object_new_string("flue-shell"));
+	rc = r->store.append(r->session, user, err);
+	if (rc == 0)
+		rc = r->store.append(r->session, msg, err);
+	json_object_put(user);
+	json_object_put(msg);
+	return rc;
+}
+
+int
+flue_call_shell(const struct flue_call *call, const char *command,
+                int64_t timeout_s, struct flue_exec_result *out,
+                struct flue_error *err)
+{
+	struct flue_prepare_options popts = {0};
+	struct flue_exec_request req = {0};
+	struct flue_tool_output text = {0};
+	struct flue_run_result result = {0};
+	struct run *r;
+	char call_id[32];
+	int repaired = 0, rc, exec_rc;
+	json_object *m;
+
+	memset(out, 0, sizeof(*out));
+	if (command == NULL || command[0] == '\0')
+		return flue_error_set(err, FLUE_EINVAL, "no command to run");
+	if (call->session_id == NULL || !flue_session_id_valid(call->session_id))
+		return flue_error_set(err, FLUE_EINVAL, "session id '%s': use "
+		        "1-%d letters, digits, '.', '_' or '-', not starting "
+		        "with '.'", call->session_id ? call->session_id : "",
+		        FLUE_SESSION_ID_MAX);
+	if (timeout_s <= 0)
+		timeout_s = SHELL_TIMEOUT_DEFAULT;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	r->opts = *call;
+	r->harness = call->harness;
+	r->out = &result;
+	r->sink = &r->own_sink;
+	pthread_mutex_init(&r->own_sink.lock, NULL);
+	r->own_sink.warn = call->warn;
+	r->own_sink.warn_payload = call->warn_payload;
+	popts.agent = call->agent;
+	popts.payload_json = call->payload_json;
+	popts.cwd = call->cwd;
+	popts.session_id = call->session_id;
+	popts.now = call->now;
+	popts.warn = sink_warn;
+	popts.warn_payload = r->sink;
+	rc = flue_prepare(r->harness, &popts, &r->prep, err);
+	if (rc == 0)
+		rc = build_exec_env(r, err);
+	if (rc == 0) {
+		flue_store_local(&r->store, r->harness->project.state);
+		rc = r->store.open(r->store.backend, call->agent, call->session_id,
+		                   &r->session, &repaired, err);
+		if (rc == FLUE_EBUSY)
+			rc = flue_error_set(err, FLUE_EBUSY, "session '%s' of agent "
+			                    "'%s' is busy: a run is using it; wait for "
+			                    "it", call->session_id, call->agent);
+	}
+	if (rc == 0)
+		rc = repair_dangling_calls(r, err);
+	snprintf(call_id, sizeof(call_id), "shell_%" PRIx64,
+	         (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40));
+	if (rc == 0)
+		rc = shell_records(r, command, call_id, err);
+	if (rc != 0)
+		goto done;
+	req.command = command;
+	req.cwd = r->prep.cwd;
+	req.env = (const char *const *)r->exec_env;
+	req.timeout_ms = (uint64_t)timeout_s * 1000;
+	req.output_limit = (size_t)1 << 20;
+	req.cancel = call->cancel;
+	exec_rc = flue_workspace_exec(r->prep.workspace, &req, out, err);
+	/* The result is recorded whatever happened, so the call has one. */
+	if (exec_rc == 0)
+		rc = flue_tool_bash_text(out, timeout_s, &text, err);
+	if (exec_rc != 0 || rc != 0)
+		m = tool_message(call_id, "bash", err->message, strlen(err->message),
+		                 1);
+	else
+		m = tool_message(call_id, "bash", text.text, text.len,
+		                 out->exit_code != 0);
+	rc = r->store.append(r->session, m, exec_rc != 0 ? NULL : err);
+	json_object_put(m);
+	if (exec_rc != 0)
+		rc = exec_rc;
+done:
+	if (rc != 0)
+		flue_exec_result_free(out);
+	flue_tool_output_clear(&text);
+	if (r->session != NULL)
+		r->store.close(r->session);
+	if (r->exec_env != NULL)
+		for (size_t i = 0; r->exec_env[i] != NULL; i++)
+			free(r->exec_env[i]);
+	free(r->exec_env);
+	flue_prepared_clear(&r->prep);
+	pthread_mutex_destroy(&r->own_sink.lock);
+	free(r);
+	return rc;
+}
+
+FLUE_API int
+flue_run(flue_harness *harness, const struct flue_run_options *options,
+         struct flue_run_result *out, struct flue_error *err)
+{
+	struct flue_run_options opts = {0};
+	struct flue_call call = {0};
+
+	if (options != NULL)
+		memcpy(&opts, options, options->size < sizeof(opts) ?
+		       options->size : sizeof(opts));
+	call.harness = harness;
+	call.agent = opts.agent;
+	call.session_id = opts.session_id;
+	call.payload_json = opts.payload_json;
+	call.role = opts.role;
+	call.model = opts.model;
+	call.cwd = opts.cwd;
+	call.cancel = opts.cancel;
+	call.on_event = opts.on_event;
+	call.event_payload = opts.event_payload;
+	call.warn = opts.warn;
+	call.warn_payload = opts.warn_payload;
+	call.now = opts.now;
+	return flue_call_run(&call, out, err);
 }
 
 FLUE_API void

@@ -1127,3 +1127,67 @@ flue_skill_set_clear(struct flue_skill_set *set)
 	free(set->items);
 	memset(set, 0, sizeof(*set));
 }
+
+/* ---- activation ------------------------------------------------------- */
+
+int
+flue_skill_instructions(const struct flue_skill *skill,
+                        flue_workspace *workspace, const char *args_json,
+                        char **out, struct flue_error *err)
+{
+	struct flue_frontmatter parts;
+	struct flue_bytes bytes = {0};
+	char *text = NULL;
+	size_t len = 0;
+	int rc, n;
+
+	*out = NULL;
+	if (skill->origin == FLUE_SKILL_WORKSPACE) {
+		if (workspace == NULL)
+			return flue_error_set(err, FLUE_EINVAL, "skill '%s': no "
+			                      "sandbox to read it from", skill->name);
+		rc = flue_workspace_read_file(workspace, skill->path, &bytes, err);
+		if (rc != 0)
+			return flue_error_prefix(err, "skill '%s'", skill->name);
+		text = (char *)bytes.data;
+		len = bytes.len;
+	} else {
+		struct flue_skill_sources none = {0};
+		struct discovery d = {0};
+
+		d.src = &none;
+		rc = read_host_file(&d, skill->path, &text, &len);
+		if (rc == 1)
+			rc = flue_error_set(&d.err, FLUE_ENOENT, "'%s' is gone",
+			                    skill->path);
+		if (rc != 0) {
+			if (err != NULL)
+				*err = d.err;
+			return flue_error_prefix(err, "skill '%s'", skill->name);
+		}
+	}
+	/* Read again on every activation: an edit made mid-session counts. */
+	rc = flue_frontmatter_split(text ? text : "", len, skill->path, &parts,
+	                            err);
+	if (rc == 0) {
+		n = asprintf(out, "Run the skill named \"%s\".\n\n"
+		             "<skill_instructions>\n%.*s%s</skill_instructions>\n\n"
+		             "<skill_resources>\nThe skill's folder is %s; relative "
+		             "paths in its instructions resolve from there.\n"
+		             "</skill_resources>%s%s",
+		             skill->name, (int)parts.body_len, parts.body,
+		             parts.body_len > 0 && parts.body[parts.body_len - 1] !=
+		             '\n' ? "\n" : "", skill->dir,
+		             args_json != NULL ? "\n\nArguments:\n" : "",
+		             args_json != NULL ? args_json : "");
+		if (n < 0) {
+			*out = NULL;
+			rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		}
+	}
+	if (skill->origin == FLUE_SKILL_WORKSPACE)
+		flue_bytes_free(&bytes);
+	else
+		free(text);
+	return rc;
+}

@@ -99,6 +99,16 @@ const struct flue_skill *flue_skill_set_find(const struct flue_skill_set *set,
 /* Free every skill in set and zero it.  NULL is accepted. */
 void flue_skill_set_clear(struct flue_skill_set *set);
 
+/* What the model gets when skill is run or activated: 'Run the skill
+ * named "x".', the body of its SKILL.md (read again now, so edits made
+ * mid-session count) inside <skill_instructions>, where its files are
+ * inside <skill_resources>, and "Arguments:" with args_json (may be
+ * NULL).  A workspace skill is read through workspace.  *out
+ * [caller-owned]. */
+int flue_skill_instructions(const struct flue_skill *skill,
+                            flue_workspace *workspace, const char *args_json,
+                            char **out, struct flue_error *err);
+
 /* "workspace", "project" or "builtin".  [borrowed], static. */
 const char *flue_skill_origin_name(enum flue_skill_origin origin);
 

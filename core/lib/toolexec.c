@@ -1700,3 +1700,22 @@ flue_utf8_clean(const char *text, size_t n, size_t *out_len)
 	*out_len = b.len;
 	return b.data;
 }
+
+/* ---- the bash tool's answer for a command run elsewhere ---------------- */
+
+int
+flue_tool_bash_text(const struct flue_exec_result *result, int64_t timeout_s,
+                    struct flue_tool_output *out, struct flue_error *err)
+{
+	struct call c = {0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	c.out = out;
+	rc = bash_reply(&c, result, timeout_s, timeout_s);
+	if (rc == REPLIED)
+		return 0;
+	if (err != NULL)
+		*err = c.err;
+	return rc != 0 ? rc : FLUE_ENOMEM;
+}

@@ -43,6 +43,13 @@ int flue_tool_run(const struct flue_tool_env *env, const char *name,
                   struct flue_error *err);
 void flue_tool_output_clear(struct flue_tool_output *out);
 
+/* The bash tool's answer for result, a command that ran with a timeout
+ * of timeout_s seconds: what `flue shell` records so the model reads it
+ * as if it had run the command itself. */
+int flue_tool_bash_text(const struct flue_exec_result *result,
+                        int64_t timeout_s, struct flue_tool_output *out,
+                        struct flue_error *err);
+
 /* text[0, n) with every ill-formed UTF-8 sequence (and NUL) replaced by
  * U+FFFD, so it can go into JSON for a model; *out_len its length.
  * [caller-owned], NULL when out of memory. */

@@ -70,6 +70,24 @@ static const struct flue_tool_decl core_tools[] = {
 	 "\"path\":{\"type\":\"string\",\"description\":\"directory to search "
 	 "(default: working directory)\"}},"
 	 "\"required\":[\"pattern\"],\"additionalProperties\":false}"},
+	{"task",
+	 "Delegate a focused task to a sub-agent with its own context and the "
+	 "same files; only its final answer comes back. Several may run at "
+	 "once.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"prompt\":{\"type\":\"string\",\"minLength\":1},"
+	 "\"description\":{\"type\":\"string\"},"
+	 "\"role\":{\"type\":\"string\"},"
+	 "\"cwd\":{\"type\":\"string\",\"description\":\"its working "
+	 "directory\"}},"
+	 "\"required\":[\"prompt\"],\"additionalProperties\":false}"},
+	/* The parameters are completed per run with the skills' names. */
+	{"activate_skill",
+	 "Load a listed skill's full instructions before doing work that "
+	 "matches it.",
+	 "{\"type\":\"object\",\"properties\":{"
+	 "\"name\":{\"type\":\"string\"}},"
+	 "\"required\":[\"name\"],\"additionalProperties\":false}"},
 };
 
 const struct flue_tool_decl *

@@ -1648,6 +1648,27 @@ gate_asked_delay(const struct gate_attempt *a)
 	return ms > 0 ? ms : 0;
 }
 
+/* Whether a refusal says the request does not fit the context window.
+ * Providers word it differently; these are the phrasings OpenAI,
+ * Anthropic, Gemini, Bedrock, OpenRouter, llama.cpp and Ollama use. */
+static int
+gate_is_overflow(const char *type, const char *msg)
+{
+	static const char *const phrases[] = {
+		"context_length_exceeded", "context length", "context window",
+		"prompt is too long", "maximum prompt length",
+		"input is too long", "too many tokens", "token limit",
+		"reduce the length of the messages", "exceeds the available context",
+		"input token count", NULL
+	};
+
+	for (size_t i = 0; phrases[i] != NULL; i++)
+		if ((type != NULL && strcasestr(type, phrases[i]) != NULL) ||
+		    (msg != NULL && strcasestr(msg, phrases[i]) != NULL))
+			return 1;
+	return 0;
+}
+
 /* The final answer to a failed request: the provider's words, and what
  * to do about them. */
 static int
@@ -1660,6 +1681,10 @@ gate_http_final(struct gate_attempt *a, long status, const char *type,
 	const char *m = msg[0] != '\0' ? msg : "no details given";
 	char cred[200], *moved = NULL;
 
+	if ((status == 400 || status == 413) && gate_is_overflow(type, msg))
+		return host->error_set(err, FLUE_ECONTEXT,
+		                       "%s: the conversation is longer than the model's context window (%ld%s%s): %s",
+		                       call->url, status, sp, t, m);
 	switch (status) {
 	case 400:
 		return host->error_set(err, FLUE_EINVAL,

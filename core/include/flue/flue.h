@@ -187,7 +187,8 @@ struct flue_event {
 	int is_error;                /* tool_end */
 };
 
-/* Called on the thread that called flue_run, one event at a time. */
+/* Called one event at a time: on the thread that made the call, or, for
+ * the events of a task the model started, on the thread running it. */
 typedef void (*flue_event_fn)(void *payload, const struct flue_event *event);
 
 struct flue_run_options {
@@ -242,6 +243,98 @@ struct flue_run_result {
 int flue_run(flue_harness *harness, const struct flue_run_options *options,
              struct flue_run_result *out, struct flue_error *err);
 void flue_run_result_free(struct flue_run_result *result);
+
+/* ---- agents and sessions: the embedding API ------------------------- */
+
+/* An agent of a harness, with the options its calls start from. */
+typedef struct flue_agent flue_agent;
+/* One conversation of an agent, by id.  Its history is stored under the
+ * project's state folder and survives the process; every call appends
+ * to it durably.  A session runs one call at a time (FLUE_EBUSY, also
+ * across processes). */
+typedef struct flue_session flue_session;
+
+struct flue_agent_options {
+	uint32_t size;               /* sizeof(struct flue_agent_options) */
+	uint32_t reserved;
+	const char *name;            /* [borrowed] agent name (file stem) */
+	const char *role;            /* [borrowed] default role, or NULL */
+	const char *model;           /* [borrowed] default model, or NULL */
+	const char *thinking;        /* [borrowed] default thinking level */
+	const char *cwd;             /* [borrowed] working directory */
+	const char *payload_json;    /* [borrowed] input of the agent's
+	                                {{payload...}} templates, or NULL */
+	flue_warning_fn warn;        /* may be NULL */
+	void *warn_payload;
+	int64_t now;                 /* seconds since the epoch; 0: now */
+};
+
+/* Open agent options->name of harness (which must outlive it).  The
+ * agent file is loaded and checked now, so a missing or broken agent
+ * fails here; it is read again by each call, so edits count.  Options'
+ * strings are copied. */
+int flue_agent_open(flue_agent **out, flue_harness *harness,
+                    const struct flue_agent_options *options,
+                    struct flue_error *err);
+/* [borrowed] */
+const char *flue_agent_name(const flue_agent *agent);
+/* The agent's description from its frontmatter, or NULL.  [borrowed] */
+const char *flue_agent_description(const flue_agent *agent);
+void flue_agent_close(flue_agent *agent);
+
+/* Open (resume) session id of agent, or a new one with a fresh id when
+ * id is NULL.  Nothing is written until the first call. */
+int flue_session_open(flue_session **out, flue_agent *agent, const char *id,
+                      struct flue_error *err);
+/* [borrowed] */
+const char *flue_session_id(const flue_session *session);
+void flue_session_close(flue_session *session);
+
+/* Per-call options; anything NULL or 0 falls back to the agent's. */
+struct flue_call_options {
+	uint32_t size;               /* sizeof(struct flue_call_options) */
+	uint32_t reserved;
+	const char *role;            /* [borrowed] */
+	const char *model;           /* [borrowed] */
+	const char *thinking;        /* [borrowed] */
+	const char *cwd;             /* [borrowed] */
+	const char *payload_json;    /* [borrowed] replaces the agent's */
+	const char *result_schema_json;  /* [borrowed] a JSON Schema: the call
+	                                ends through finish (its result in
+	                                result_json) or give_up */
+	int64_t max_turns;           /* 0: the agent's */
+	int64_t timeout_s;           /* shell only; 0: 600 */
+	const struct flue_cancel *cancel;  /* [borrowed] may be NULL */
+	flue_event_fn on_event;      /* may be NULL */
+	void *event_payload;
+};
+
+/* Send text as the user's message and run the agent loop until the model
+ * answers without tool calls (see flue_run for out and the codes).  With
+ * text NULL the message is taken from the payload, as flue_run does. */
+int flue_session_prompt(flue_session *session, const char *text,
+                        const struct flue_call_options *options,
+                        struct flue_run_result *out, struct flue_error *err);
+/* Run skill name (one of the agent's skills, or a builtin one named
+ * explicitly) with args_json (a JSON value, or NULL) as the task.  A
+ * missing skill is FLUE_ENOENT listing the ones there are. */
+int flue_session_skill(flue_session *session, const char *name,
+                       const char *args_json,
+                       const struct flue_call_options *options,
+                       struct flue_run_result *out, struct flue_error *err);
+/* Run text in a new child session of this one (its id is in
+ * out->session_id): the same agent and sandbox, its own history,
+ * AGENTS.md and skills found from its cwd.  The model does the same
+ * through the task tool. */
+int flue_session_task(flue_session *session, const char *text,
+                      const struct flue_call_options *options,
+                      struct flue_run_result *out, struct flue_error *err);
+/* Run command with bash in the session's sandbox and record it in the
+ * history as if the model had run it, so the model sees it next time.
+ * *out [caller-owned]: free with flue_exec_result_free. */
+int flue_session_shell(flue_session *session, const char *command,
+                       const struct flue_call_options *options,
+                       struct flue_exec_result *out, struct flue_error *err);
 
 /* ---- workspaces ------------------------------------------------------ */
 

@@ -88,7 +88,9 @@ enum flue_status {
 	FLUE_ENOTSUP = -14,   /* the operation is not supported */
 	FLUE_EBUSY = -15,     /* the resource is in use (a session's run) */
 	FLUE_EABI = -16,      /* a plugin's ABI does not match */
-	FLUE_EAUTH = -17      /* credentials missing, invalid or expired */
+	FLUE_EAUTH = -17,     /* credentials missing, invalid or expired */
+	FLUE_ECONTEXT = -18   /* the request is longer than the model's
+	                         context window (compact and retry) */
 };
 
 #define FLUE_ERROR_MESSAGE_MAX 1024
