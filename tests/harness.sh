@@ -157,4 +157,17 @@ expect "flue shell --timeout" 124 'timed out' -- "$flue" shell --timeout 1 lead 
 expect "flue shell without --" 2 'give the command after --' -- "$flue" shell lead p7 echo hi
 expect "flue shell: a bad session id" 1 "session id '../x'" -- "$flue" shell lead ../x -- true
 
+# --- the embedding example ----------------------------------------------------
+embed=$FLUE_TEST_BUILDDIR/examples/embed
+[ -n "${FLUE_TEST_WRAPPER:-}" ] && embed="$FLUE_TEST_WRAPPER $embed"
+start_fake '{"turns":[
+ {"tool_calls":[{"id":"e1","name":"bash","arguments":"{\"command\":\"echo embedded\"}"}],
+  "expect":{"body_contains":["say hi from C"]}},
+ {"text":"Hi from C.","expect":{"tool_results":[{"tool_call_id":"e1","contains":"embedded"}]}}]}'
+$embed "$tmp/p" lead "say hi from C" e1 >"$tmp/out" 2>"$tmp/err"
+check "the embedding example runs an agent" test $? -eq 0
+check "it prints the answer and the session" test "$(cat "$tmp/out")" = "$(printf 'Hi from C.\n(session e1, 2 turns)')"
+check "its session holds the run" test "$(jq -r '.role' <"$sessions/lead/e1.jsonl" | tr '\n' ' ')" = "user assistant tool assistant "
+expect "the embedding example: a missing agent" 1 "embed: no agent 'nobody': .*agents in .*: hello, lead, typo" -- $embed "$tmp/p" nobody "x"
+
 finish
