@@ -532,12 +532,13 @@ START_TEST(agent_errors_name_line_column_field)
 	            "a mapping");
 	agent_fails("compaction: 3\n",
 	            "2:13: compaction: expected true, false or a mapping with "
-	            "enabled, reserve_tokens, keep_recent_tokens; found an "
+	            "enabled, reserve_tokens, keep_recent_tokens, context_window; "
+	            "found an "
 	            "integer");
 	agent_fails("compaction: {reserve: 3}\n",
 	            "2:14: unknown key 'compaction.reserve' in compaction "
 	            "settings (known keys: enabled, reserve_tokens, "
-	            "keep_recent_tokens)");
+	            "keep_recent_tokens, context_window)");
 	agent_fails("compaction: {enabld: true}\n",
 	            "2:14: unknown key 'compaction.enabld' in compaction "
 	            "settings (did you mean 'enabled'?)");

@@ -157,6 +157,70 @@ expect "flue shell --timeout" 124 'timed out' -- "$flue" shell --timeout 1 lead 
 expect "flue shell without --" 2 'give the command after --' -- "$flue" shell lead p7 echo hi
 expect "flue shell: a bad session id" 1 "session id '../x'" -- "$flue" shell lead ../x -- true
 
+# --- compaction -------------------------------------------------------------
+cat >.flue/agents/long.md <<'EOF'
+---
+model: anthropic/claude-sonnet-4.6
+thinking: off
+compaction: {context_window: 3000, reserve_tokens: 1000, keep_recent_tokens: 10}
+---
+Work long.
+EOF
+summary_turn='{"match":{"body_contains":["<conversation>"]},"text":"## Goal\nSUMMARY-XYZ",
+  "expect":{"system_contains":"context summarisation assistant","tools":[],
+            "body_contains":["[User]: first prompt","[Assistant tool calls]: bash(","[Tool result]: alpha-out"]}}'
+start_fake '{"turns":[
+ {"tool_calls":[{"id":"call-alpha-1","name":"bash","arguments":"{\"command\":\"echo alpha-out\"}"}],"usage":{"input":100,"output":10}},
+ {"tool_calls":[{"id":"call-beta-2","name":"bash","arguments":"{\"command\":\"echo beta-out\"}"}],"usage":{"input":2500,"output":10}},
+ '"$summary_turn"',
+ {"text":"all done","expect":{"body_contains":["[Context Summary]","SUMMARY-XYZ","beta-out"]}}]}'
+"$flue" run long --id k1 --stream --payload '{"prompt":"first prompt"}' >"$tmp/out" 2>"$tmp/err"
+check "threshold compaction: exit 0" test $? -eq 0
+check "threshold compaction: four requests" test "$(requests)" -eq 4
+check "the next request no longer holds the summarised turn" test "$(body 4 | grep -c 'call-alpha-1')" -eq 0
+check "it keeps the recent tool call with its result" test "$(body 4 | grep -o 'call-beta-2' | wc -l)" -ge 2
+check "compaction events: start" grep -q '"type":"compaction_start".*"reason":"threshold"' "$tmp/out"
+check "compaction events: sizes" test "$(jq -c 'select(.type=="compaction") | [.messages_before, .messages_after]' "$tmp/out")" = "[5,3]"
+check "the whole history stays on disk" test "$(jq -r '.role // .type' <"$sessions/long/k1.jsonl" | tr '\n' ' ')" = "user assistant tool assistant tool compaction assistant "
+check "the compaction record" test "$(jq -r 'select(.type=="compaction") | "\(.reason) \(.first_kept)"' <"$sessions/long/k1.jsonl")" = "threshold 3"
+
+start_fake '{"turns":[{"text":"continued",
+  "expect":{"body_contains":["[Context Summary]","SUMMARY-XYZ","call-beta-2","next prompt"]}}]}'
+expect "a later run starts from the compacted view" 0 '^continued$' -- "$flue" run -q long --id k1 --payload '{"prompt":"next prompt"}'
+check "without the summarised turns" test "$(body 1 | grep -c 'call-alpha-1')" -eq 0
+
+# overflow: a "too long" refusal compacts once and asks again
+start_fake '{"turns":[
+ {"tool_calls":[{"id":"call-alpha-1","name":"bash","arguments":"{\"command\":\"echo alpha-out\"}"}]},
+ {"status":400,"error":{"type":"invalid_request_error","message":"prompt is too long: 250000 tokens > 200000 maximum"}},
+ {"match":{"body_contains":["<conversation>","[User]: first prompt"]},"text":"SUMMARY-OVF"},
+ {"text":"recovered","expect":{"body_contains":["[Context Summary]","SUMMARY-OVF","alpha-out"]}}]}'
+"$flue" run long --id k2 --stream --payload '{"prompt":"first prompt"}' >"$tmp/out" 2>"$tmp/err"
+check "overflow: the run goes on (exit 0)" test $? -eq 0
+check "overflow: the answer" grep -q '"result":"recovered"' "$tmp/out"
+check "overflow: compaction event" grep -q '"type":"compaction_start".*"reason":"overflow"' "$tmp/out"
+check "overflow: four requests" test "$(requests)" -eq 4
+start_fake '{"turns":[
+ {"tool_calls":[{"id":"call-alpha-1","name":"bash","arguments":"{\"command\":\"echo alpha-out\"}"}]},
+ {"status":400,"error":{"message":"This model'"'"'s maximum context length is 8192 tokens"}},
+ {"match":{"body_contains":["<conversation>"]},"text":"SUMMARY"},
+ {"status":400,"error":{"message":"This model'"'"'s maximum context length is 8192 tokens"}}]}'
+expect "overflow twice: the run fails saying why" 1 "longer than the model's context window" -- "$flue" run -q long --id k3 --payload '{"prompt":"first prompt"}'
+
+# compaction: false
+sed -i 's/^compaction: {/compaction: {enabled: false, /' .flue/agents/long.md
+start_fake '{"turns":[
+ {"tool_calls":[{"id":"c1","name":"bash","arguments":"{\"command\":\"echo a\"}"}],"usage":{"input":2900,"output":10}},
+ {"text":"no compaction"}]}'
+expect "compaction off: no summary" 0 '^no compaction$' -- "$flue" run -q long --id k4 --payload '{"prompt":"x"}'
+check "compaction off: two requests" test "$(requests)" -eq 2
+
+# by hand
+start_fake '{"turns":[{"match":{"body_contains":["<conversation>","[User]: x"]},"text":"SUMMARY-MANUAL"}]}'
+expect "flue compact" 0 '^compacted: 4 messages \(~[0-9]+ tokens\) -> 2 messages \(~[0-9]+ tokens\)$' -- "$flue" compact long k4
+expect "flue compact: nothing left to compact" 1 'nothing to compact' -- "$flue" compact long k4
+check "flue compact: a manual record" test "$(jq -r 'select(.type=="compaction").reason' <"$sessions/long/k4.jsonl")" = manual
+
 # --- the embedding example ----------------------------------------------------
 embed=$FLUE_TEST_BUILDDIR/examples/embed
 [ -n "${FLUE_TEST_WRAPPER:-}" ] && embed="$FLUE_TEST_WRAPPER $embed"
@@ -168,6 +232,6 @@ $embed "$tmp/p" lead "say hi from C" e1 >"$tmp/out" 2>"$tmp/err"
 check "the embedding example runs an agent" test $? -eq 0
 check "it prints the answer and the session" test "$(cat "$tmp/out")" = "$(printf 'Hi from C.\n(session e1, 2 turns)')"
 check "its session holds the run" test "$(jq -r '.role' <"$sessions/lead/e1.jsonl" | tr '\n' ' ')" = "user assistant tool assistant "
-expect "the embedding example: a missing agent" 1 "embed: no agent 'nobody': .*agents in .*: hello, lead, typo" -- $embed "$tmp/p" nobody "x"
+expect "the embedding example: a missing agent" 1 "embed: no agent 'nobody': .*agents in .*: hello, lead, long, typo" -- $embed "$tmp/p" nobody "x"
 
 finish

@@ -30,6 +30,8 @@ void cmd_render_help(void);
 
 int cmd_run(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+void cmd_compact_help(void);
 void cmd_shell_help(void);
 void cmd_run_help(void);
 

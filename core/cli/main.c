@@ -16,6 +16,8 @@ static const struct cli_command commands[] = {
 	 cmd_run, cmd_run_help},
 	{"shell", "run a command in a session's sandbox, recorded for the "
 	 "model", cmd_shell, cmd_shell_help},
+	{"compact", "summarise a session's older turns now",
+	 cmd_compact, cmd_compact_help},
 	{"render", "print the system prompt and tools an agent's model gets",
 	 cmd_render, cmd_render_help},
 	{"plugins", "list the plugins found, loaded and refused",

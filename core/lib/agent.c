@@ -28,7 +28,8 @@ static const char *const role_keys[] = {
 	"description", "model", "thinking", NULL
 };
 static const char *const compaction_keys[] = {
-	"enabled", "reserve_tokens", "keep_recent_tokens", NULL
+	"enabled", "reserve_tokens", "keep_recent_tokens", "context_window",
+	NULL
 };
 
 int
@@ -276,7 +277,8 @@ read_compaction(struct flue_fields *f, json_object *meta,
 		return flue_fields_fail(f, value, meta, "compaction",
 		                        "expected true, false or a mapping with "
 		                        "enabled, reserve_tokens, "
-		                        "keep_recent_tokens; found %s",
+		                        "keep_recent_tokens, context_window; "
+		                        "found %s",
 		                        flue_fields_kind(value));
 	if (flue_fields_keys(f, value, "compaction", "compaction settings",
 	                     compaction_keys) != 0 ||
@@ -285,7 +287,9 @@ read_compaction(struct flue_fields *f, json_object *meta,
 	    flue_fields_get_int(f, value, "compaction", "reserve_tokens", 0,
 	                        10000000, &n, NULL) != 0 ||
 	    flue_fields_get_int(f, value, "compaction", "keep_recent_tokens", 0,
-	                        10000000, &n, NULL) != 0)
+	                        10000000, &n, NULL) != 0 ||
+	    flue_fields_get_int(f, value, "compaction", "context_window", 1,
+	                        100000000, &n, NULL) != 0)
 		return FLUE_EINVAL;
 	s->compaction = value;
 	if (json_object_object_get_ex(value, "enabled", NULL) &&
@@ -383,8 +387,10 @@ flue_agent_load(const char *source_dir, const char *name,
 
 	memset(out, 0, sizeof(*out));
 	rc = md_file_load(source_dir, "agents", "agent", name, &out->file, err);
-	if (rc != 0)
+	if (rc != 0) {
+		flue_agent_clear(out);
 		return rc;
+	}
 	f.filename = out->file.path;
 	rc = read_settings(&f, out->file.meta, &out->settings);
 	if (rc != 0)

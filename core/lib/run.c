@@ -27,6 +27,7 @@
 #include "jsonschema.h"
 #include "prepare.h"
 #include "store.h"
+#include "compact.h"
 #include "run.h"
 #include "skills.h"
 #include "toolexec.h"
@@ -97,14 +98,25 @@ struct run {
 	char **msg_text;                       /* owned: each sent message's
 	                                          JSON, serialised once */
 	size_t *msg_len;
+	size_t *msg_index;                     /* each one's store record;
+	                                          SIZE_MAX for the summary */
 	size_t n_msgs, msgs_cap;
 	size_t store_seen;                     /* store records looked at */
+	/* Compaction: the model sees the latest summary, then the records
+	 * from view_start on; the store keeps everything. */
+	char *summary;                         /* owned, or NULL */
+	size_t view_start;
+	int64_t window, reserve, keep;         /* tokens; window 0: unknown */
+	int need_compact;
 	struct flue_run_result *out;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 };
 
 static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void compaction_settings(struct run *r,
+                                const struct flue_provider_config *pc);
 
 static int64_t
 now_ms(void)
@@ -263,6 +275,7 @@ resolve_provider(struct run *r, struct flue_error *err)
 		                      "is a %s plugin, not a model provider", model,
 		                      plugin,
 		                      flue_plugin_kind_name(r->provider->desc->kind));
+	compaction_settings(r, pc);
 	return 0;
 }
 
@@ -686,38 +699,93 @@ build_head(struct run *r)
 /* Serialise the messages stored since the last request: the history only
  * grows during a run, so each message is turned into text once. */
 static int
+push_message(struct run *r, json_object *msg, size_t index)
+{
+	const char *text;
+
+	if (r->n_msgs == r->msgs_cap) {
+		size_t cap = r->msgs_cap ? r->msgs_cap * 2 : 64;
+		char **t = realloc(r->msg_text, cap * sizeof(*t));
+		size_t *l, *x;
+
+		if (t == NULL)
+			return FLUE_ENOMEM;
+		r->msg_text = t;
+		l = realloc(r->msg_len, cap * sizeof(*l));
+		if (l == NULL)
+			return FLUE_ENOMEM;
+		r->msg_len = l;
+		x = realloc(r->msg_index, cap * sizeof(*x));
+		if (x == NULL)
+			return FLUE_ENOMEM;
+		r->msg_index = x;
+		r->msgs_cap = cap;
+	}
+	text = json_object_to_json_string_ext(msg, JSON_FLAGS);
+	r->msg_len[r->n_msgs] = strlen(text);
+	r->msg_text[r->n_msgs] = strdup(text);
+	if (r->msg_text[r->n_msgs] == NULL)
+		return FLUE_ENOMEM;
+	r->msg_index[r->n_msgs] = index;
+	r->n_msgs++;
+	return 0;
+}
+
+static int
 update_messages(struct run *r)
 {
 	size_t n = r->store.count(r->session);
 
 	for (; r->store_seen < n; r->store_seen++) {
 		json_object *rec = r->store.get(r->session, r->store_seen);
-		const char *text;
 
 		if (record_role(rec) == NULL)
 			continue;
-		if (r->n_msgs == r->msgs_cap) {
-			size_t cap = r->msgs_cap ? r->msgs_cap * 2 : 64;
-			char **t = realloc(r->msg_text, cap * sizeof(*t));
-			size_t *l;
-
-			if (t == NULL)
-				return FLUE_ENOMEM;
-			r->msg_text = t;
-			l = realloc(r->msg_len, cap * sizeof(*l));
-			if (l == NULL)
-				return FLUE_ENOMEM;
-			r->msg_len = l;
-			r->msgs_cap = cap;
-		}
-		text = json_object_to_json_string_ext(rec, JSON_FLAGS);
-		r->msg_len[r->n_msgs] = strlen(text);
-		r->msg_text[r->n_msgs] = strdup(text);
-		if (r->msg_text[r->n_msgs] == NULL)
+		if (push_message(r, rec, r->store_seen) != 0)
 			return FLUE_ENOMEM;
-		r->n_msgs++;
 	}
 	return 0;
+}
+
+/* Start the model's view again: the summary, then the records from
+ * view_start on. */
+static int
+reset_view(struct run *r)
+{
+	for (size_t i = 0; i < r->n_msgs; i++)
+		free(r->msg_text[i]);
+	r->n_msgs = 0;
+	r->store_seen = r->view_start;
+	if (r->summary != NULL) {
+		json_object *m = flue_compact_summary_message(r->summary);
+		int rc = m != NULL ? push_message(r, m, SIZE_MAX) : FLUE_ENOMEM;
+
+		json_object_put(m);
+		if (rc != 0)
+			return rc;
+	}
+	return update_messages(r);
+}
+
+/* The latest compaction record of the session decides the view. */
+static int
+load_view(struct run *r)
+{
+	for (size_t i = r->store.count(r->session); i-- > 0;) {
+		json_object *rec = r->store.get(r->session, i), *type, *v;
+
+		if (!json_object_object_get_ex(rec, "type", &type) ||
+		    strcmp(json_object_get_string(type), "compaction") != 0)
+			continue;
+		if (json_object_object_get_ex(rec, "summary", &v))
+			r->summary = strdup(json_object_get_string(v));
+		if (json_object_object_get_ex(rec, "first_kept", &v))
+			r->view_start = (size_t)json_object_get_int64(v);
+		if (r->summary == NULL)
+			return FLUE_ENOMEM;
+		break;
+	}
+	return reset_view(r);
 }
 
 /* request_json: the head with "messages" spliced in before its closing
@@ -817,6 +885,292 @@ model_turn(struct run *r, json_object **out_msg, char ***out_arg_errors,
 	}
 	*out_msg = msg;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Compaction                                                          */
+/* ------------------------------------------------------------------ */
+
+static char *message_text(json_object *msg);
+
+/* Window, reserve and what to keep: the agent's compaction: settings
+ * over the model's (flue.yaml providers), with the usual defaults. */
+static void
+compaction_settings(struct run *r, const struct flue_provider_config *pc)
+{
+	json_object *c = r->prep.settings.compaction, *v, *spec;
+	int reserve_given = 0;
+
+	if (pc != NULL && pc->models != NULL &&
+	    json_object_object_get_ex(pc->models, r->endpoint_model, &spec) &&
+	    json_object_object_get_ex(spec, "context_window", &v))
+		r->window = json_object_get_int64(v);
+	r->reserve = r->max_tokens > 0 && r->max_tokens < FLUE_COMPACT_RESERVE ?
+	             r->max_tokens : FLUE_COMPACT_RESERVE;
+	r->keep = FLUE_COMPACT_KEEP;
+	if (c != NULL && json_object_object_get_ex(c, "context_window", &v))
+		r->window = json_object_get_int64(v);
+	if (c != NULL && json_object_object_get_ex(c, "reserve_tokens", &v)) {
+		r->reserve = json_object_get_int64(v);
+		reserve_given = 1;
+	}
+	if (c != NULL && json_object_object_get_ex(c, "keep_recent_tokens", &v))
+		r->keep = json_object_get_int64(v);
+	/* A small window would be all reserve. */
+	if (!reserve_given && r->window > 0 && r->reserve * 2 >= r->window)
+		r->reserve = r->window / 3 > 1024 ? r->window / 3 : 1024;
+}
+
+struct summariser {
+	struct run *run;
+	struct flue_assembler assembler;
+	struct flue_error err;
+	int failed;
+};
+
+static int
+on_summary_event(void *payload, const struct flue_provider_event *ev)
+{
+	struct summariser *s = payload;
+
+	if (flue_cancel_is_set(s->run->opts.cancel))
+		return 1;
+	if (flue_assembler_event(&s->assembler, ev, &s->err) != 0) {
+		s->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Ask the model for the summary: its own system prompt, no tools, one
+ * user message.  *out [caller-owned]. */
+static int
+summarise(struct run *r, const char *prompt, char **out,
+          struct flue_usage *usage, struct flue_error *err)
+{
+	struct flue_provider_request req = {0};
+	struct summariser sm = {0};
+	json_object *head = json_object_new_object(), *user, *msg = NULL;
+	char *head_json = NULL, *user_json = NULL, *body = NULL, **arg_errors;
+	size_t user_len;
+	int64_t max = r->reserve * 8 / 10;
+	int rc;
+
+	*out = NULL;
+	user = json_object_new_object();
+	if (head == NULL || user == NULL) {
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		goto done;
+	}
+	json_object_object_add(user, "role", json_object_new_string("user"));
+	json_object_object_add(user, "content", json_object_new_string(prompt));
+	json_object_object_add(head, "model",
+	                       json_object_new_string(r->endpoint_model));
+	json_object_object_add(head, "system",
+	                       json_object_new_string(flue_compact_system));
+	json_object_object_add(head, "tools", json_object_new_array());
+	json_object_object_add(head, "thinking", json_object_new_string("off"));
+	json_object_object_add(head, "max_tokens", json_object_new_int64(
+	        max > 0 && max < FLUE_COMPACT_SUMMARY_MAX ? max :
+	        FLUE_COMPACT_SUMMARY_MAX));
+	json_object_object_add(head, "session_id",
+	                       json_object_new_string(r->out->session_id));
+	if (r->provider_settings != NULL)
+		json_object_object_add(head, "provider",
+		                       json_object_get(r->provider_settings));
+	head_json = strdup(json_object_to_json_string_ext(head, JSON_FLAGS));
+	user_json = strdup(json_object_to_json_string_ext(user, JSON_FLAGS));
+	if (head_json == NULL || user_json == NULL ||
+	    asprintf(&body, "%.*s,\"messages\":[%s]}",
+	             (int)(strlen(head_json) - 1), head_json, user_json) < 0) {
+		body = NULL;
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
+		goto done;
+	}
+	user_len = strlen(user_json);
+	sm.run = r;
+	flue_assembler_init(&sm.assembler);
+	req.model = r->endpoint_model;
+	req.request_json = body;
+	req.cancel = r->opts.cancel;
+	req.on_event = on_summary_event;
+	req.event_payload = &sm;
+	req.head_json = head_json;
+	req.message_json = (const char *const *)&user_json;
+	req.message_len = &user_len;
+	req.message_count = 1;
+	rc = r->provider->desc->provider->stream(r->provider->instance, &req,
+	                                         err);
+	if (flue_cancel_is_set(r->opts.cancel))
+		rc = flue_error_set(err, FLUE_ECANCELED, "canceled");
+	else if (sm.failed)
+		rc = flue_error_set(err, sm.err.code ? sm.err.code : FLUE_ERROR,
+		                    "%s", sm.err.message);
+	if (rc == 0)
+		rc = flue_assembler_finish(&sm.assembler, r->prep.choice.model,
+		                           &msg, &arg_errors, err);
+	if (rc == 0) {
+		free(arg_errors);
+		*usage = sm.assembler.usage;
+		*out = message_text(msg);
+		if (*out == NULL || (*out)[0] == '\0') {
+			free(*out);
+			*out = NULL;
+			rc = flue_error_set(err, FLUE_ERROR, "the model wrote an "
+			                    "empty summary");
+		}
+	}
+	json_object_put(msg);
+	flue_assembler_clear(&sm.assembler);
+done:
+	free(body);
+	free(user_json);
+	free(head_json);
+	json_object_put(user);
+	json_object_put(head);
+	return rc;
+}
+
+static int64_t
+view_tokens(const struct run *r)
+{
+	int64_t t = 0;
+
+	for (size_t i = 0; i < r->n_msgs; i++)
+		t += flue_compact_estimate(r->msg_len[i]);
+	return t;
+}
+
+static void
+emit_compaction(struct run *r, uint32_t type, json_object *ev)
+{
+	if (ev != NULL)
+		emit(r, type, ev, NULL, 0, NULL, NULL, 0);
+}
+
+/* Summarise the older part of the model's view into a compaction
+ * record and rebuild the view from it.  FLUE_ENOENT: nothing to
+ * compact (the recent turns are all there is). */
+static int
+compact(struct run *r, const char *reason, struct flue_error *err)
+{
+	json_object **msgs, *rec, *ev;
+	struct flue_usage usage = {0};
+	size_t first = r->summary != NULL, cut, before, kept_from;
+	int64_t tokens_before, start = now_ms();
+	char *prompt, *summary = NULL;
+	int rc;
+
+	if (update_messages(r) != 0)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	before = r->n_msgs;
+	tokens_before = view_tokens(r);
+	msgs = calloc(before + 1, sizeof(*msgs));
+	if (msgs == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	for (size_t i = first; i < before; i++)
+		msgs[i] = r->store.get(r->session, r->msg_index[i]);
+	cut = flue_compact_cut(msgs, r->msg_len, before, first, r->keep);
+	if (cut == 0) {
+		free(msgs);
+		return flue_error_set(err, FLUE_ENOENT, "nothing to compact: the "
+		                      "%zu messages (~%" PRId64 " tokens) are all "
+		                      "recent turns kept verbatim "
+		                      "(keep_recent_tokens %" PRId64 ")", before,
+		                      tokens_before, r->keep);
+	}
+	if (r->sink->on_event != NULL && (ev = event_new(r,
+	                                  "compaction_start")) != NULL) {
+		json_object_object_add(ev, "reason", json_object_new_string(reason));
+		json_object_object_add(ev, "messages",
+		                       json_object_new_int64((int64_t)before));
+		json_object_object_add(ev, "estimated_tokens",
+		                       json_object_new_int64(tokens_before));
+		emit_compaction(r, FLUE_EVENT_COMPACTION_START, ev);
+	}
+	prompt = flue_compact_prompt(msgs, first, cut, r->summary);
+	kept_from = r->msg_index[cut];
+	free(msgs);
+	if (prompt == NULL)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	rc = summarise(r, prompt, &summary, &usage, err);
+	free(prompt);
+	if (rc != 0)
+		return flue_error_prefix(err, "compaction (%s)", reason);
+	flue_usage_add(&r->out->usage, &usage);
+	rec = json_object_new_object();
+	json_object_object_add(rec, "type", json_object_new_string("compaction"));
+	json_object_object_add(rec, "reason", json_object_new_string(reason));
+	json_object_object_add(rec, "summary", json_object_new_string(summary));
+	json_object_object_add(rec, "first_kept",
+	                       json_object_new_int64((int64_t)kept_from));
+	json_object_object_add(rec, "tokens_before",
+	                       json_object_new_int64(tokens_before));
+	json_object_object_add(rec, "messages_before",
+	                       json_object_new_int64((int64_t)before));
+	json_object_object_add(rec, "usage", flue_usage_to_json(&usage));
+	rc = r->store.append(r->session, rec, err);
+	json_object_put(rec);
+	if (rc != 0) {
+		free(summary);
+		return rc;
+	}
+	free(r->summary);
+	r->summary = summary;
+	r->view_start = kept_from;
+	if (reset_view(r) != 0)
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	if (r->sink->on_event != NULL && (ev = event_new(r,
+	                                  "compaction")) != NULL) {
+		json_object_object_add(ev, "reason", json_object_new_string(reason));
+		json_object_object_add(ev, "messages_before",
+		                       json_object_new_int64((int64_t)before));
+		json_object_object_add(ev, "messages_after",
+		                       json_object_new_int64((int64_t)r->n_msgs));
+		json_object_object_add(ev, "tokens_before",
+		                       json_object_new_int64(tokens_before));
+		json_object_object_add(ev, "tokens_after",
+		                       json_object_new_int64(view_tokens(r)));
+		json_object_object_add(ev, "duration_ms",
+		                       json_object_new_int64(now_ms() - start));
+		json_object_object_add(ev, "usage", flue_usage_to_json(&usage));
+		emit_compaction(r, FLUE_EVENT_COMPACTION_END, ev);
+	}
+	return 0;
+}
+
+/* A compaction the run asked for itself: a failure is reported and the
+ * run goes on with the whole view (the provider may still accept it). */
+static int
+compact_quietly(struct run *r, const char *reason, struct flue_error *err)
+{
+	struct flue_error e = {0};
+	int rc = compact(r, reason, &e);
+
+	if (rc == FLUE_ECANCELED) {
+		*err = e;
+		return rc;
+	}
+	if (rc != 0 && rc != FLUE_ENOENT) {
+		char line[FLUE_ERROR_MESSAGE_MAX + 64];
+
+		snprintf(line, sizeof(line), "%s; going on without it", e.message);
+		flue_sink_warn(r->sink, line);
+	}
+	return 0;
+}
+
+/* After an answer: does the next request come too close to the window? */
+static void
+check_threshold(struct run *r)
+{
+	const struct flue_usage *u = &r->assembler.usage;
+	int64_t used = (int64_t)(u->input_tokens + u->cache_read_tokens +
+	                         u->cache_write_tokens + u->output_tokens);
+
+	if (!r->prep.settings.compaction_off && r->window > 0 &&
+	    r->assembler.have_usage && used > r->window - r->reserve)
+		r->need_compact = 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1421,7 +1775,7 @@ loop(struct run *r, struct flue_error *err)
 {
 	int64_t max_turns = r->opts.max_turns > 0 ? r->opts.max_turns :
 	                    r->prep.settings.max_turns;
-	int nudges = 0;
+	int nudges = 0, overflowed = 0;
 
 	if (max_turns <= 0)
 		max_turns = r->harness->project.config.defaults.max_turns;
@@ -1432,6 +1786,12 @@ loop(struct run *r, struct flue_error *err)
 		char **arg_errors = NULL;
 		size_t calls;
 		int rc;
+
+		if (r->need_compact) {
+			r->need_compact = 0;
+			if ((rc = compact_quietly(r, "threshold", err)) != 0)
+				return rc;
+		}
 
 		if ((int64_t)r->turn >= max_turns) {
 			r->out->status = FLUE_RUN_MAX_TURNS;
@@ -1444,8 +1804,28 @@ loop(struct run *r, struct flue_error *err)
 			return flue_error_set(err, FLUE_ECANCELED, "canceled");
 		r->turn++;
 		rc = model_turn(r, &msg, &arg_errors, err);
+		if (rc == FLUE_ECONTEXT && !overflowed) {
+			/* Too long for the model: compact once and ask again. */
+			struct flue_error first = *err;
+
+			overflowed = 1;
+			rc = compact(r, "overflow", err);
+			if (rc == 0) {
+				r->turn--;
+				continue;
+			}
+			if (rc != FLUE_ECANCELED) {
+				char why[FLUE_ERROR_MESSAGE_MAX];
+
+				snprintf(why, sizeof(why), "%s", err->message);
+				rc = flue_error_set(err, first.code, "%s; compacting did "
+				                    "not help: %s", first.message, why);
+			}
+		}
 		if (rc != 0)
 			return rc;
+		overflowed = 0;
+		check_threshold(r);
 		r->out->turns++;
 		flue_usage_add(&r->out->usage, &r->assembler.usage);
 		calls = r->assembler.tool_calls;
@@ -1456,8 +1836,14 @@ loop(struct run *r, struct flue_error *err)
 		                                             &content)) {
 			json_object_put(msg);
 			free(arg_errors);
-			if (r->result_schema == NULL)
+			if (r->result_schema == NULL) {
+				/* The next call starts from a compacted view. */
+				if (r->need_compact) {
+					r->need_compact = 0;
+					return compact_quietly(r, "threshold", err);
+				}
 				return 0;
+			}
 			/* A typed result comes only through finish or give_up. */
 			if (nudges++ >= RUN_RESULT_NUDGES)
 				return flue_error_set(err, FLUE_ERROR, "the model "
@@ -1516,10 +1902,10 @@ append_task_record(struct run *r, struct flue_error *err)
 static int
 open_session(struct run *r, struct flue_error *err)
 {
-	json_object *user;
+	json_object *user = NULL;
 	int repaired = 0, rc;
 
-	rc = user_message(r, &user, err);
+	rc = r->opts.compact_only ? 0 : user_message(r, &user, err);
 	if (rc != 0)
 		return rc;
 	flue_store_local(&r->store, r->harness->project.state);
@@ -1541,9 +1927,11 @@ open_session(struct run *r, struct flue_error *err)
 	rc = repair_dangling_calls(r, err);
 	if (rc == 0 && r->opts.task_id != NULL && r->store.count(r->session) == 0)
 		rc = append_task_record(r, err);
-	if (rc == 0)
+	if (rc == 0 && user != NULL)
 		rc = r->store.append(r->session, user, err);
 	json_object_put(user);
+	if (rc == 0 && load_view(r) != 0)
+		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 	return rc;
 }
 
@@ -1668,6 +2056,12 @@ flue_call_run(const struct flue_call *call, struct flue_run_result *out,
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 	if (rc != 0)
 		goto done;
+	if (r->opts.compact_only) {
+		rc = compact(r, "manual", err);
+		out->status = rc == 0 ? FLUE_RUN_OK : rc == FLUE_ECANCELED ?
+		              FLUE_RUN_CANCELED : FLUE_RUN_FAILED;
+		goto done;
+	}
 	emit_run_start(r);
 	rc = loop(r, err);
 	if (rc == 0)
@@ -1694,6 +2088,8 @@ done:
 		free(r->msg_text[i]);
 	free(r->msg_text);
 	free(r->msg_len);
+	free(r->msg_index);
+	free(r->summary);
 	free(r->head_json);
 	free(r->give_up_reason);
 	if (r->result_owned)

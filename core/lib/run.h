@@ -40,6 +40,8 @@ struct flue_call {
 	const char *cwd;
 	const char *result_schema_json;   /* overrides the agent's result: */
 	int64_t max_turns;           /* 0: the agent's, flue.yaml's, 100 */
+	int compact_only;            /* summarise the session's older turns
+	                                now; no message, no loop */
 	const struct flue_cancel *cancel;
 	flue_event_fn on_event;
 	void *event_payload;

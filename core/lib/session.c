@@ -235,6 +235,19 @@ flue_session_task(flue_session *session, const char *text,
 }
 
 FLUE_API int
+flue_session_compact(flue_session *session,
+                     const struct flue_call_options *options,
+                     struct flue_run_result *out, struct flue_error *err)
+{
+	struct flue_call_options o;
+	struct flue_call call;
+
+	fill_call(&call, session, options, &o);
+	call.compact_only = 1;
+	return flue_call_run(&call, out, err);
+}
+
+FLUE_API int
 flue_session_shell(flue_session *session, const char *command,
                    const struct flue_call_options *options,
                    struct flue_exec_result *out, struct flue_error *err)

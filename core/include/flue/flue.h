@@ -168,7 +168,9 @@ enum flue_event_type {
 	FLUE_EVENT_TOOL_START = 5,
 	FLUE_EVENT_TOOL_END = 6,
 	FLUE_EVENT_TURN_END = 7,
-	FLUE_EVENT_RUN_END = 8
+	FLUE_EVENT_RUN_END = 8,
+	FLUE_EVENT_COMPACTION_START = 9,  /* older turns are being summarised */
+	FLUE_EVENT_COMPACTION_END = 10    /* done: sizes before and after */
 };
 
 /* [borrowed] for the duration of the callback.  json is the whole event
@@ -329,6 +331,15 @@ int flue_session_skill(flue_session *session, const char *name,
 int flue_session_task(flue_session *session, const char *text,
                       const struct flue_call_options *options,
                       struct flue_run_result *out, struct flue_error *err);
+/* Summarise the session's older turns now, as a long session does by
+ * itself near the model's context window: the model's view becomes the
+ * summary plus the recent turns kept verbatim; the history on disk keeps
+ * everything.  FLUE_ENOENT when there is nothing old enough.  The
+ * compaction events say the sizes before and after; out->usage is the
+ * summary's cost. */
+int flue_session_compact(flue_session *session,
+                         const struct flue_call_options *options,
+                         struct flue_run_result *out, struct flue_error *err);
 /* Run command with bash in the session's sandbox and record it in the
  * history as if the model had run it, so the model sees it next time.
  * *out [caller-owned]: free with flue_exec_result_free. */
