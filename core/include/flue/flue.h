@@ -234,7 +234,9 @@ struct flue_run_result {
 	                                sets result: and called finish */
 };
 
-/* Run agent on the payload in the session: load the session's history,
+/* A shortcut for flue_agent_open + flue_session_open +
+ * flue_session_prompt(text NULL) + closing both.
+ * Run agent on the payload in the session: load the session's history,
  * append the user's message, and loop -- ask the model, run the tools it
  * calls, feed the results back -- until it answers without tool calls,
  * max_turns is reached, or the run is canceled.  Each message is stored
