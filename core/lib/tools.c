@@ -71,20 +71,17 @@ static const struct flue_tool_decl core_tools[] = {
 	 "(default: working directory)\"}},"
 	 "\"required\":[\"pattern\"],\"additionalProperties\":false}"},
 	{"task",
-	 "Delegate a focused task to a sub-agent with its own context and the "
-	 "same files; only its final answer comes back. Several may run at "
-	 "once.",
+	 "Give a focused task to a sub-agent (own context, same files); only "
+	 "its final answer returns. Several can run at once.",
 	 "{\"type\":\"object\",\"properties\":{"
 	 "\"prompt\":{\"type\":\"string\",\"minLength\":1},"
 	 "\"description\":{\"type\":\"string\"},"
 	 "\"role\":{\"type\":\"string\"},"
-	 "\"cwd\":{\"type\":\"string\",\"description\":\"its working "
-	 "directory\"}},"
+	 "\"cwd\":{\"type\":\"string\"}},"
 	 "\"required\":[\"prompt\"],\"additionalProperties\":false}"},
 	/* The parameters are completed per run with the skills' names. */
 	{"activate_skill",
-	 "Load a listed skill's full instructions before doing work that "
-	 "matches it.",
+	 "Load a listed skill's full instructions.",
 	 "{\"type\":\"object\",\"properties\":{"
 	 "\"name\":{\"type\":\"string\"}},"
 	 "\"required\":[\"name\"],\"additionalProperties\":false}"},
