@@ -234,4 +234,19 @@ check "it prints the answer and the session" test "$(cat "$tmp/out")" = "$(print
 check "its session holds the run" test "$(jq -r '.role' <"$sessions/lead/e1.jsonl" | tr '\n' ' ')" = "user assistant tool assistant "
 expect "the embedding example: a missing agent" 1 "embed: no agent 'nobody': .*agents in .*: hello, lead, long, typo" -- $embed "$tmp/p" nobody "x"
 
+# --- calls the command line does not make, through the API ---------------------
+calls=$FLUE_TEST_BUILDDIR/tests/embed_calls
+[ -n "${FLUE_TEST_WRAPPER:-}" ] && calls="$FLUE_TEST_WRAPPER $calls"
+start_fake '{"turns":[
+ {"match":{"body_contains":["api task"]},"text":"task answer"},
+ {"match":{"body_contains":["list them","Run this shell command:","from-api-shell"]},
+  "tool_calls":[{"id":"r1","name":"finish","arguments":"{\"result\":[\"a\",\"b\"]}"}]}]}'
+$calls "$tmp/p" lead >"$tmp/out" 2>"$tmp/err"
+check "API calls: exit 0" test $? -eq 0
+check "API task: the child's answer and session" grep -q '^task: task answer in api1\.task-[0-9a-f]\{12\}$' "$tmp/out"
+check "API task: its events reach the callback" grep -q '^task events: start 1 end 1$' "$tmp/out"
+check "API task: the child's session links to api1" test "$(head -1 "$sessions"/lead/api1.task-*.jsonl | jq -r .parent_session)" = api1
+check "API shell" grep -q '^shell: exit 0, from-api-shell$' "$tmp/out"
+check "API typed result (a wrapped array schema)" grep -q '^typed: \["a","b"\]$' "$tmp/out"
+
 finish
