@@ -16,6 +16,10 @@ static const struct cli_command commands[] = {
 	 cmd_run, cmd_run_help},
 	{"shell", "run a command in a session's sandbox, recorded for the "
 	 "model", cmd_shell, cmd_shell_help},
+	{"serve", "serve the agents over HTTP (server-sent events, run "
+	 "records)", cmd_serve, cmd_serve_help},
+	{"dev", "serve over HTTP, reloading project files as they change",
+	 cmd_dev, cmd_dev_help},
 	{"compact", "summarise a session's older turns now",
 	 cmd_compact, cmd_compact_help},
 	{"render", "print the system prompt and tools an agent's model gets",

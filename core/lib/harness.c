@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -336,4 +337,24 @@ FLUE_API const char *const *
 flue_harness_search_path(const flue_harness *harness)
 {
 	return (const char *const *)harness->search_path;
+}
+
+/* Loading is rare and quick; one lock for every harness keeps the
+ * harness struct free of thread state. */
+static pthread_mutex_t plugin_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+flue_harness_plugin(flue_harness *harness, const char *name,
+                    struct flue_loaded_plugin **out, struct flue_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&plugin_lock);
+	*out = flue_loader_find(harness->loader, name, 0);
+	if (*out == NULL)
+		rc = flue_loader_load(harness->loader, name, harness->project_dir,
+		                      flue_harness_plugin_options(harness, name),
+		                      out, err);
+	pthread_mutex_unlock(&plugin_lock);
+	return rc;
 }

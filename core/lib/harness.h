@@ -18,6 +18,14 @@ struct flue_harness {
 	json_object *plugin_options;     /* owned; object name -> options */
 };
 
+/* The plugin called name, loaded now if it is not yet (with its options
+ * from the harness).  Safe from several threads: tasks and server runs
+ * load plugins on demand at the same time.  *out [borrowed] from the
+ * loader. */
+int flue_harness_plugin(flue_harness *harness, const char *name,
+                        struct flue_loaded_plugin **out,
+                        struct flue_error *err);
+
 /* The create() options for plugin stem, as a JSON string ("{}" when the
  * harness has none).  Borrowed from the harness. */
 const char *flue_harness_plugin_options(flue_harness *harness,

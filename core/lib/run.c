@@ -113,8 +113,6 @@ struct run {
 	pthread_cond_t cond;
 };
 
-static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static void compaction_settings(struct run *r,
                                 const struct flue_provider_config *pc);
 
@@ -258,16 +256,7 @@ resolve_provider(struct run *r, struct flue_error *err)
 				}
 		}
 	}
-	/* Tasks on several threads may load a provider at once. */
-	pthread_mutex_lock(&loader_lock);
-	r->provider = flue_loader_find(r->harness->loader, plugin, 0);
-	rc = 0;
-	if (r->provider == NULL)
-		rc = flue_loader_load(r->harness->loader, plugin,
-		                      r->harness->project_dir,
-		                      flue_harness_plugin_options(r->harness, plugin),
-		                      &r->provider, err);
-	pthread_mutex_unlock(&loader_lock);
+	rc = flue_harness_plugin(r->harness, plugin, &r->provider, err);
 	if (rc != 0)
 		return flue_error_prefix(err, "model '%s'", model);
 	if (r->provider->desc->kind != FLUE_PLUGIN_PROVIDER)

@@ -55,16 +55,10 @@ flue_workspace_open(flue_workspace **out, flue_harness *harness,
 	*out = NULL;
 	if (sandbox == NULL)
 		sandbox = "local";
-	plugin = flue_loader_find(harness->loader, sandbox, 0);
-	if (plugin == NULL) {
-		/* Not in the plugin list: try to load it on demand. */
-		rc = flue_loader_load(harness->loader, sandbox,
-		                      harness->project_dir,
-		                      flue_harness_plugin_options(harness, sandbox),
-		                      &plugin, err);
-		if (rc != 0)
-			return rc;
-	}
+	/* Not in the plugin list: it is loaded on demand. */
+	rc = flue_harness_plugin(harness, sandbox, &plugin, err);
+	if (rc != 0)
+		return rc;
 	if (plugin->desc->kind != FLUE_PLUGIN_SANDBOX)
 		return flue_error_set(err, FLUE_EINVAL,
 		        "plugin '%s' is a %s plugin, not a sandbox; name a sandbox "

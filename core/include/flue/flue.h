@@ -349,6 +349,46 @@ int flue_session_shell(flue_session *session, const char *command,
                        const struct flue_call_options *options,
                        struct flue_exec_result *out, struct flue_error *err);
 
+/* ---- the HTTP server ------------------------------------------------- */
+
+/* Serves a harness's agents over HTTP: POST /agents/<agent>/<id> runs
+ * one (JSON, server-sent events, or 202 and run records), GET /runs/...
+ * reads run records, and more (docs/SERVER.md). */
+typedef struct flue_server flue_server;
+
+struct flue_server_options {
+	uint32_t size;               /* sizeof(struct flue_server_options) */
+	uint32_t reserved;
+	const char *host;            /* [borrowed] NULL: flue.yaml, 127.0.0.1 */
+	int port;                    /* 0: flue.yaml, 3583; -1: any free one */
+	const char *token;           /* [borrowed] the bearer token; NULL: the
+	                                variable server.api_token_env names
+	                                (FLUE_API_TOKEN) */
+	int64_t max_body_bytes;      /* 0: flue.yaml, 1 MiB */
+	int64_t max_concurrent_runs; /* 0: flue.yaml, 64 */
+	int64_t heartbeat_ms;        /* SSE comment interval; 0: 15000 */
+	int64_t grace_ms;            /* shutdown: how long runs may finish
+	                                before they are cancelled; 0: 30000 */
+	flue_warning_fn log;         /* one line per run and problem; NULL */
+	void *log_payload;
+};
+
+/* Start serving harness (which must outlive the server) on its own
+ * threads.  Listening beyond loopback needs a token. */
+int flue_server_open(flue_server **out, flue_harness *harness,
+                     const struct flue_server_options *options,
+                     struct flue_error *err);
+int flue_server_port(const flue_server *server);
+/* "http://127.0.0.1:3583".  [borrowed] */
+const char *flue_server_url(const flue_server *server);
+int64_t flue_server_active_runs(flue_server *server);
+/* Stop accepting connections, let running runs finish for grace_ms,
+ * cancel the rest and wait for them (every completed message is
+ * stored), then close.  Safe to call once from any thread. */
+void flue_server_shutdown(flue_server *server);
+/* Shut down if needed and free. */
+void flue_server_close(flue_server *server);
+
 /* ---- workspaces ------------------------------------------------------ */
 
 typedef struct flue_workspace flue_workspace;
