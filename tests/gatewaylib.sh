@@ -42,18 +42,21 @@ start_fake() {
 	export AI_GATEWAY_BASE_URL=http://127.0.0.1:$port/v1
 }
 
-# interrupt PID: Ctrl-C for a background run (under a wrapper, flue is a
-# child of the shell that ran it).
-interrupt() {
+# signal_run SIG PID: a signal for a background flue (under a wrapper,
+# flue is a child of the shell that ran it).
+signal_run() {
 	local f p pp
-	kill -INT "$1"
+	kill "-$1" "$2" 2>/dev/null
 	[ -n "${FLUE_TEST_WRAPPER:-}" ] || return 0
 	for f in /proc/[0-9]*/stat; do
 		read -r p _ _ pp _ <"$f" 2>/dev/null || continue
-		[ "$pp" = "$1" ] && kill -INT "$p"
+		[ "$pp" = "$2" ] && kill "-$1" "$p" 2>/dev/null
 	done
 	return 0
 }
+
+# interrupt PID: Ctrl-C for a background run.
+interrupt() { signal_run INT "$1"; }
 
 # wait_lines FILE N: until FILE has N lines (a run got that far).
 wait_lines() {

@@ -43,6 +43,8 @@ serve_help(const char *name)
 	       "  --grace SECONDS      on shutdown, how long runs may finish "
 	       "(default 30)\n"
 	       "  --port-file FILE     write the port there once listening\n"
+	       "  --heartbeat MS       a comment on idle event streams this often "
+	       "(default 15000)\n"
 	       "  -q, --quiet          no log lines\n"
 	       CLI_HARNESS_HELP
 	       "  -h, --help           show this help\n\n"
@@ -115,6 +117,7 @@ serve(int argc, char **argv, const char *name)
 		{"env", required_argument, NULL, 'e'},
 		{"grace", required_argument, NULL, 'g'},
 		{"port-file", required_argument, NULL, 'P'},
+		{"heartbeat", required_argument, NULL, 'b'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		CLI_HARNESS_LONG_OPTIONS,
@@ -146,19 +149,23 @@ serve(int argc, char **argv, const char *name)
 		case 'h': serve_help(name); goto out;
 		case 'p':
 		case 'g':
+		case 'b':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || v < 0 ||
-			    v > (opt == 'p' ? 65535 : 86400)) {
+			    v > (opt == 'p' ? 65535 : 86400000)) {
 				rc = cli_usage(name, "--%s: '%s' is not %s", opt == 'p' ?
-				               "port" : "grace", optarg, opt == 'p' ?
-				               "a port (0-65535)" : "a number of seconds");
+				               "port" : opt == 'g' ? "grace" : "heartbeat",
+				               optarg, opt == 'p' ? "a port (0-65535)" :
+				               "a whole number");
 				goto out;
 			}
 			if (opt == 'p')
 				so.port = v == 0 ? -1 : (int)v;
+			else if (opt == 'g')
+				so.grace_ms = v > 0 ? v * 1000 : 1;
 			else
-				so.grace_ms = v * 1000;
+				so.heartbeat_ms = v > 0 ? v : 1;
 			break;
 		case 'H': so.host = optarg; break;
 		case 'P': port_file = optarg; break;

@@ -1,0 +1,241 @@
+#!/bin/bash
+# `flue serve` end to end with curl: the seed guide's flow (stream a
+# reply, continue by id, start fresh), every route, the error statuses,
+# limits, the token, run records across a restart, graceful shutdown,
+# and clients that go away.  Models are the fake AI Gateway.
+set -u
+test_name=server
+. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/gatewaylib.sh"
+
+srvpid=
+stop_server() {
+	[ -n "$srvpid" ] || return 0
+	kill -TERM "$srvpid" 2>/dev/null
+	wait "$srvpid" 2>/dev/null
+	srvstatus=$?
+	srvpid=
+	# Under valgrind a leak or a bad access is exit 99.
+	check "the server exits 0 on SIGTERM" test "$srvstatus" -eq 0
+}
+trap 'kill "$srvpid" 2>/dev/null; cleanup' EXIT
+
+# start_server [OPTIONS]: flue serve on a free port; sets $base.
+start_server() {
+	stop_server
+	rm -f "$tmp/srv.port"
+	# Not through a shell function: the signal must reach flue itself
+	# (libtool --mode=execute execs the wrapper's tool).
+	${FLUE_TEST_WRAPPER:-} "$FLUE_BIN" serve --port 0 --port-file "$tmp/srv.port" "$@" 2>>"$tmp/srv.err" &
+	srvpid=$!
+	for _ in $(seq 200); do
+		[ -s "$tmp/srv.port" ] && break
+		sleep 0.05
+	done
+	base=http://127.0.0.1:$(cat "$tmp/srv.port")
+}
+
+# http METHOD PATH [CURL ARGS]: prints the status; the body is in
+# $tmp/body, the headers in $tmp/headers.
+http() {
+	local method=$1 path=$2
+	shift 2
+	curl -s --path-as-is -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' \
+		-X "$method" "$base$path" "$@"
+}
+json_post() { http POST "$1" -H 'Content-Type: application/json' -d "$2" "${@:3}"; }
+errtype() { jq -r .error.type "$tmp/body"; }
+hdr() { grep -i "^$1:" "$tmp/headers" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+
+"$flue" init p >/dev/null
+cd p || exit 1
+cat >.flue/agents/chat.md <<'EOF'
+---
+description: Answers in one line
+model: anthropic/claude-sonnet-4.6
+thinking: off
+---
+Answer briefly.
+EOF
+
+# --- the seed flow: stream, continue, start fresh ------------------------
+start_fake '{"turns":[
+ {"match":{"body_contains":["what is flue?"]},"text":["flue is ","a harness."]},
+ {"match":{"body_contains":["what is flue?","flue is a harness.","and in C?"]},"text":"Yes, in C."},
+ {"match":{"body_contains":["fresh start"]},"text":"New session."}]}'
+start_server
+curl -s -N -X POST "$base/agents/chat/s1" -H 'Accept: text/event-stream' \
+	-H 'Content-Type: application/json' -d '{"prompt":"what is flue?"}' -D "$tmp/headers" >"$tmp/sse"
+check "SSE: 200 text/event-stream" grep -qi '^content-type: text/event-stream' "$tmp/headers"
+check "SSE: the run id header" test -n "$(hdr X-Flue-Run-Id)"
+check "SSE: frames have event, id and data" test "$(grep -c '^event: ' "$tmp/sse")" -eq "$(grep -c '^data: {' "$tmp/sse")"
+check "SSE: starts with run_start" test "$(head -1 "$tmp/sse")" = "event: run_start"
+check "SSE: ids count from 0" test "$(grep '^id: ' "$tmp/sse" | head -1)" = "id: 0"
+check "SSE: text deltas" test "$(grep -c '^event: text_delta' "$tmp/sse")" -eq 2
+check "SSE: ends with run_end" test "$(grep '^event: ' "$tmp/sse" | tail -1)" = "event: run_end"
+check "SSE: the answer" grep -q '"result":"flue is a harness."' "$tmp/sse"
+run1=$(hdr X-Flue-Run-Id)
+check "SSE: events carry the run id" grep -q "\"run_id\":\"$run1\"" "$tmp/sse"
+code=$(json_post /agents/chat/s1 '{"prompt":"and in C?"}')
+check "same id continues: 200" test "$code" = 200
+check "same id continues: the answer" test "$(jq -r .result.text "$tmp/body")" = "Yes, in C."
+code=$(json_post /agents/chat/s2 '{"prompt":"fresh start"}')
+check "new id starts fresh" test "$code/$(jq -r .result.text "$tmp/body")" = "200/New session."
+check "sync: the record's status" test "$(jq -r .status "$tmp/body")" = completed
+
+# --- reading back --------------------------------------------------------------
+code=$(http GET "/runs/$run1")
+check "GET /runs/<run>" test "$code/$(jq -r '.status + " " + .agent + " " + .session' "$tmp/body")" = "200/completed chat s1"
+code=$(http GET "/runs/$run1/events?after=1&limit=2")
+check "GET /runs/<run>/events?after=1&limit=2" test "$code/$(jq -c '[.events[].index]' "$tmp/body")" = "200/[2,3]"
+curl -s -N "$base/runs/$run1/stream" -H 'Last-Event-ID: 2' >"$tmp/replay"
+check "stream replays after Last-Event-ID" test "$(grep '^id: ' "$tmp/replay" | head -1)" = "id: 3"
+check "stream replay ends at run_end" test "$(grep '^event: ' "$tmp/replay" | tail -1)" = "event: run_end"
+code=$(http GET /agents/chat/s1)
+check "GET /agents/<agent>/<id>: the history" test "$code/$(jq -r '[.records[].role] | join(" ")' "$tmp/body")" = "200/user assistant user assistant"
+code=$(http GET /agents)
+check "GET /agents" test "$code/$(jq -r '.agents[] | select(.name=="chat").description' "$tmp/body")" = "200/Answers in one line"
+code=$(http GET /health)
+check "GET /health" test "$code/$(jq -r .status "$tmp/body")" = "200/ok"
+
+# --- errors ------------------------------------------------------------------------
+code=$(json_post /agents/nobody/s1 '{}')
+check "unknown agent: 404 agent_not_found" test "$code/$(errtype)" = "404/agent_not_found"
+check "unknown agent: the message lists agents" grep -q 'chat' "$tmp/body"
+code=$(http GET /nowhere)
+check "unknown route: 404 route_not_found" test "$code/$(errtype)" = "404/route_not_found"
+code=$(http DELETE /agents/chat/s1)
+check "wrong method: 405 with Allow" test "$code/$(errtype)/$(hdr Allow)" = "405/method_not_allowed/GET, POST"
+code=$(http PUT /runs/$run1/abort)
+check "wrong method on abort: 405 Allow: POST" test "$code/$(hdr Allow)" = "405/POST"
+code=$(json_post /agents/chat/s3 '{"prompt": oops}')
+check "bad JSON: 400 invalid_json" test "$code/$(errtype)" = "400/invalid_json"
+code=$(http POST /agents/chat/s3 -H 'Content-Type: text/plain' -d 'hello')
+check "not JSON: 415" test "$code/$(errtype)" = "415/unsupported_media_type"
+code=$(json_post '/agents/chat/..%2Fetc' '{}')
+check "an encoded slash in a session id: not a route" test "$code/$(errtype)" = "404/route_not_found"
+code=$(json_post '/agents/chat/..' '{}')
+check "a session id of ..: 400" test "$code/$(errtype)" = "400/invalid_request"
+code=$(json_post '/agents/chat/.hidden' '{}')
+check "a session id starting with a dot: 400" test "$code" = 400
+code=$(json_post '/agents/Chat/s1' '{}')
+check "an agent name that is not one: 400" test "$code/$(errtype)" = "400/invalid_request"
+code=$(json_post "/agents/chat/$(printf 'x%.0s' $(seq 200))" '{}')
+check "a session id too long: 400" test "$code" = 400
+code=$(http GET /runs/run-nope)
+check "unknown run: 404 run_not_found" test "$code/$(errtype)" = "404/run_not_found"
+code=$(http POST "/runs/$run1/abort")
+check "abort a finished run: 409" test "$code/$(errtype)" = "409/run_finished"
+
+# --- a run in the background, busy sessions, abort ---------------------------------
+start_fake '{"turns":[{"first_byte_ms":20000,"text":"late"}]}'
+start_server
+code=$(json_post /agents/chat/b1 '{"prompt":"slow"}' -H 'Prefer: respond-async')
+check "async: 202" test "$code/$(jq -r .status "$tmp/body")" = "202/accepted"
+bg=$(jq -r .run_id "$tmp/body")
+check "async: the run id header matches" test "$(hdr X-Flue-Run-Id)" = "$bg"
+wait_lines "$tmp/fake.log" 1
+code=$(json_post /agents/chat/b1 '{"prompt":"again"}')
+check "busy session: 409 with the running run" test "$code/$(errtype)/$(jq -r .error.run_id "$tmp/body")" = "409/session_busy/$bg"
+code=$(http GET "/runs/$bg")
+check "a running run's record" test "$(jq -r .status "$tmp/body")" = active
+code=$(http POST "/runs/$bg/abort")
+check "abort: 202" test "$code/$(jq -r .status "$tmp/body")" = "202/aborting"
+for _ in $(seq 100); do
+	http GET "/runs/$bg" >/dev/null
+	[ "$(jq -r .status "$tmp/body")" != active ] && break
+	sleep 0.1
+done
+check "aborted: errored, canceled" test "$(jq -r '.status + " " + .error.type' "$tmp/body")" = "errored cancelled"
+check "aborted: the session is free" test "$(json_post /agents/chat/b1 '{}' -H 'Prefer: respond-async')" = 202
+stop_server
+
+# --- limits ----------------------------------------------------------------------
+cp flue.yaml "$tmp/flue.yaml"
+cat >flue.yaml <<'EOF'
+plugins: [local]
+server:
+  max_body_bytes: 1024
+  max_concurrent_runs: 1
+  cors_origins: ["http://app.example"]
+EOF
+start_fake '{"turns":[{"first_byte_ms":20000,"text":"late"},{"text":"x"}]}'
+start_server
+code=$(json_post /agents/chat/l1 "{\"prompt\":\"$(printf 'y%.0s' $(seq 2000))\"}")
+check "too big: 413" test "$code/$(errtype)" = "413/payload_too_large"
+json_post /agents/chat/l1 '{}' -H 'Prefer: respond-async' >/dev/null
+code=$(json_post /agents/chat/l2 '{}')
+check "too many runs: 429 with Retry-After" test "$code/$(errtype)/$(hdr Retry-After)" = "429/too_many_runs/1"
+code=$(http OPTIONS /agents/chat/l3 -H 'Origin: http://app.example')
+check "CORS preflight: 204 for an allowed origin" test "$code/$(hdr Access-Control-Allow-Origin)" = "204/http://app.example"
+http GET /health -H 'Origin: http://evil.example' >/dev/null
+check "CORS: no header for another origin" test -z "$(hdr Access-Control-Allow-Origin)"
+stop_server
+cp "$tmp/flue.yaml" flue.yaml
+
+# --- the token ---------------------------------------------------------------------
+start_fake '{"turns":[{"text":"secret ok"}]}'
+FLUE_API_TOKEN=s3cret-token start_server
+code=$(json_post /agents/chat/t1 '{}')
+check "token: 401 without it" test "$code/$(errtype)" = "401/unauthorized"
+code=$(json_post /agents/chat/t1 '{}' -H 'Authorization: Bearer s3cret-tokeX')
+check "token: 401 with a wrong one" test "$code" = 401
+code=$(http GET /health)
+check "token: /health stays open" test "$code" = 200
+code=$(json_post /agents/chat/t1 '{"prompt":"x"}' -H 'Authorization: Bearer s3cret-token')
+check "token: 200 with it" test "$code/$(jq -r .result.text "$tmp/body")" = "200/secret ok"
+stop_server
+expect "beyond loopback without a token: refused" 1 'needs a token: set FLUE_API_TOKEN' -- $flue serve --host 0.0.0.0 --port 0
+
+# --- after a restart, and a run the server was stopped during ------------------
+start_server
+code=$(http GET "/runs/$run1")
+check "a run record after a restart" test "$code/$(jq -r .status "$tmp/body")" = "200/completed"
+code=$(http GET "/runs/$run1/events")
+check "its events after a restart" test "$(jq '.events | length' "$tmp/body")" -ge 4
+stop_server
+
+# --- graceful shutdown -------------------------------------------------------------
+start_fake '{"turns":[{"first_byte_ms":1500,"text":"finished in time"}]}'
+start_server --grace 20
+json_post /agents/chat/g1 '{"prompt":"x"}' -H 'Prefer: respond-async' >/dev/null
+g1=$(jq -r .run_id "$tmp/body")
+wait_lines "$tmp/fake.log" 1
+stop_server
+check "shutdown: exit 0" test "$srvstatus" -eq 0
+check "shutdown: the running run finished" test "$(jq -r .status ".flue/state/runs/$g1.json")" = completed
+check "shutdown: its answer is stored" test "$(jq -r 'select(.role=="assistant").content[0].text' .flue/state/sessions/chat/g1.jsonl)" = "finished in time"
+start_fake '{"turns":[{"first_byte_ms":60000,"text":"never"}]}'
+start_server --grace 1
+json_post /agents/chat/g2 '{"prompt":"x"}' -H 'Prefer: respond-async' >/dev/null
+g2=$(jq -r .run_id "$tmp/body")
+wait_lines "$tmp/fake.log" 1
+started=$(date +%s)
+stop_server
+check "shutdown past the grace: runs are cancelled (exit 0)" test "$srvstatus" -eq 0
+check "shutdown past the grace: quickly" test $(( $(date +%s) - started )) -lt $((10 * slow))
+check "shutdown past the grace: the record says so" test "$(jq -r .status ".flue/state/runs/$g2.json")" = errored
+check "shutdown past the grace: the session keeps the prompt" test "$(jq -r .role .flue/state/sessions/chat/g2.jsonl | head -1)" = user
+
+# --- clients that go away, heartbeats -----------------------------------------------
+start_fake '{"turns":[{"first_byte_ms":1500,"text":"done anyway"},{"first_byte_ms":800,"text":"beat"}]}'
+start_server --heartbeat 200
+curl -s -N -X POST "$base/agents/chat/v1" -H 'Accept: text/event-stream' \
+	-H 'Content-Type: application/json' -d '{}' -D "$tmp/vh" >/dev/null &
+cpid=$!
+wait_lines "$tmp/fake.log" 1
+kill "$cpid"; wait "$cpid" 2>/dev/null
+gone=$(grep -i '^x-flue-run-id:' "$tmp/vh" | cut -d' ' -f2 | tr -d '\r')
+for _ in $(seq 100); do
+	http GET "/runs/$gone" >/dev/null
+	[ "$(jq -r .status "$tmp/body")" != active ] && break
+	sleep 0.1
+done
+check "a vanished client does not stop the run" test "$(jq -r '.status + " " + .result.text' "$tmp/body")" = "completed done anyway"
+curl -s -N -X POST "$base/agents/chat/v2" -H 'Accept: text/event-stream' \
+	-H 'Content-Type: application/json' -d '{}' >"$tmp/sse"
+check "heartbeats on an idle stream" grep -q '^: heartbeat$' "$tmp/sse"
+check "the stream still ends with run_end" test "$(grep '^event: ' "$tmp/sse" | tail -1)" = "event: run_end"
+stop_server
+
+finish
