@@ -32,24 +32,6 @@ static const char *const compaction_keys[] = {
 	NULL
 };
 
-int
-flue_agent_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > 64 || name[0] == '-' || name[len - 1] == '-')
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (c == '-' && name[i + 1] == '-')
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 void
 flue_strv_free(char **strv)
 {

@@ -12,6 +12,8 @@
 
 #include <flue/flue.h>
 
+#include "names.h"
+
 #include "project.h"
 
 #define FLUE_AGENT_MAX_BYTES (1024 * 1024)
@@ -53,9 +55,6 @@ struct flue_agent_def {
 	struct flue_agent_settings settings;   /* meta borrowed: file.meta */
 };
 
-/* Whether name is lower-kebab-case: [a-z0-9]+(-[a-z0-9]+)*, at most 64
- * bytes. */
-int flue_agent_name_valid(const char *name);
 
 /* Load <source>/agents/<name>.md.  A missing file lists the agents that
  * exist.  Frontmatter keys and types are checked now; values holding

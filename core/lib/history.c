@@ -25,23 +25,6 @@ struct flue_history {
 	json_object *messages;   /* owned array */
 };
 
-int
-flue_session_id_valid(const char *id)
-{
-	size_t len = strlen(id);
-
-	if (len == 0 || len > FLUE_SESSION_ID_MAX || id[0] == '.')
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 /* mkdir -p for the folders above path's last component. */
 static int
 make_parents(const char *path, struct flue_error *err)

@@ -12,10 +12,7 @@
 
 #include <flue/flue.h>
 
-/* Session ids: 1-128 of [A-Za-z0-9._-], not starting with '.', so that
- * an id is always one plain file name. */
-#define FLUE_SESSION_ID_MAX 128
-int flue_session_id_valid(const char *id);
+#include "names.h"
 
 struct flue_history;
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent.h"
 #include "router.h"
 
 /* The next path segment of *p into buf; 0 when it is empty or too long

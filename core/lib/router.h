@@ -9,8 +9,7 @@
 
 #include <json-c/json.h>
 
-#include "history.h"
-#include "runlog.h"
+#include "names.h"
 
 enum flue_route {
 	FLUE_ROUTE_NONE,

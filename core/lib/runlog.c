@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "names.h"
 #include "runlog.h"
 
 #define RUNLOG_KEEP_FINISHED 256   /* finished runs kept in memory */
@@ -67,22 +68,6 @@ iso_time(int64_t ms, char *buf, size_t size)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + strlen(buf), size - strlen(buf), ".%03dZ",
 	         (int)(ms % 1000));
-}
-
-int
-flue_run_id_valid(const char *id)
-{
-	size_t n = 0;
-
-	if (id == NULL || id[0] == '\0' || id[0] == '-')
-		return 0;
-	for (; id[n] != '\0'; n++)
-		if (!((id[n] >= 'a' && id[n] <= 'z') ||
-		      (id[n] >= 'A' && id[n] <= 'Z') ||
-		      (id[n] >= '0' && id[n] <= '9') || id[n] == '-' ||
-		      id[n] == '_'))
-			return 0;
-	return n <= FLUE_RUN_ID_MAX;
 }
 
 static char *

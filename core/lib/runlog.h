@@ -19,7 +19,7 @@
 
 #include <flue/flue.h>
 
-#define FLUE_RUN_ID_MAX 48
+#include "names.h"
 
 struct flue_runlog;
 struct flue_runrec;
@@ -31,9 +31,6 @@ struct flue_runrec;
 int flue_runlog_open(struct flue_runlog **out, const char *state_dir,
                      int64_t retention_days, struct flue_error *err);
 void flue_runlog_close(struct flue_runlog *log);
-
-/* Whether id has the shape of a run id (letters, digits, '-', '_'). */
-int flue_run_id_valid(const char *id);
 
 /* Start a record for agent's session: a new id, status "active", stored
  * now.  *out holds one reference (flue_runrec_put). */
