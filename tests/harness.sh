@@ -53,6 +53,14 @@ check "the child has its own history" test "$(jq -r '.role // .type' <"$sessions
 check "the child's request has no parent history" test "$(body 2 | grep -c 'how many files')" -eq 0
 check "task events carry the task id" test "$(grep -c '"task_id":' "$tmp/out")" -ge 2
 check "task events name the parent session" grep -q '"type":"run_start".*"task_id":.*"parent_session":"p1"' "$tmp/out"
+"$flue" logs lead p1 >"$tmp/logs"
+check "flue logs: the task's session is nested under its call" grep -q "^    == session $child of lead (task) ==$" "$tmp/logs"
+check "flue logs: the task's messages are indented" grep -q '^    user: count the files$' "$tmp/logs"
+check "flue logs: then the task's result" grep -q '^<- task: There are 2 files\.$' "$tmp/logs"
+"$flue" logs lead p1 --format ndjson >"$tmp/logs"
+check "flue logs --format ndjson: the records as stored" cmp -s "$tmp/logs" "$sessions/lead/p1.jsonl"
+check "flue logs --format json: one array" test "$("$flue" logs lead p1 --format json | jq length)" -eq "$(wc -l <"$sessions/lead/p1.jsonl")"
+expect "flue logs: an unknown session" 1 "agent 'lead' has no session 'nope'" -- "$flue" logs lead nope
 check "progress on stderr shows the task" grep -q '^  \[task [0-9a-f]*\] started: session p1\.task-' "$tmp/err"
 
 # --- two tasks at once -------------------------------------------------

@@ -98,6 +98,12 @@ check "GET /agents" test "$code/$(jq -r '.agents[] | select(.name=="chat").descr
 code=$(http GET /health)
 check "GET /health" test "$code/$(jq -r .status "$tmp/body")" = "200/ok"
 
+"$flue" logs --run "$run1" >"$tmp/logs"
+check "flue logs --run: the run in words" test "$(head -1 "$tmp/logs" | cut -d, -f1)/$(tail -1 "$tmp/logs")" = "run started: agent chat/run ended: ok"
+check "flue logs --run: the text" grep -q '^flue is a harness\.$' "$tmp/logs"
+check "flue logs --run --format ndjson: every event" test "$("$flue" logs --run "$run1" --format ndjson | wc -l)" -eq "$(grep -c '^event: ' "$tmp/sse")"
+expect "flue logs --run: an unknown run" 1 "no run 'run-nope'" -- "$flue" logs --run run-nope
+
 # --- errors ------------------------------------------------------------------------
 code=$(json_post /agents/nobody/s1 '{}')
 check "unknown agent: 404 agent_not_found" test "$code/$(errtype)" = "404/agent_not_found"
@@ -139,6 +145,8 @@ code=$(json_post /agents/chat/b1 '{"prompt":"again"}')
 check "busy session: 409 with the running run" test "$code/$(errtype)/$(jq -r .error.run_id "$tmp/body")" = "409/session_busy/$bg"
 code=$(http GET "/runs/$bg")
 check "a running run's record" test "$(jq -r .status "$tmp/body")" = active
+"$flue" logs --run "$bg" --follow --format ndjson >"$tmp/follow" &
+followpid=$!
 code=$(http POST "/runs/$bg/abort")
 check "abort: 202" test "$code/$(jq -r .status "$tmp/body")" = "202/aborting"
 for _ in $(seq 100); do
@@ -147,6 +155,8 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 check "aborted: errored, canceled" test "$(jq -r '.status + " " + .error.type' "$tmp/body")" = "errored cancelled"
+wait "$followpid"
+check "flue logs --follow ends with the run" test "$(tail -1 "$tmp/follow" | jq -r '.type + " " + .status')" = "run_end canceled"
 check "aborted: the session is free" test "$(json_post /agents/chat/b1 '{}' -H 'Prefer: respond-async')" = 202
 stop_server
 
