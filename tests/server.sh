@@ -104,6 +104,28 @@ check "flue logs --run: the text" grep -q '^flue is a harness\.$' "$tmp/logs"
 check "flue logs --run --format ndjson: every event" test "$("$flue" logs --run "$run1" --format ndjson | wc -l)" -eq "$(grep -c '^event: ' "$tmp/sse")"
 expect "flue logs --run: an unknown run" 1 "no run 'run-nope'" -- "$flue" logs --run run-nope
 
+# --- flue connect, against the server and in-process ----------------------------
+stop_server
+start_fake '{"turns":[
+ {"match":{"body_contains":["first line"]},"tool_calls":[{"id":"k1","name":"bash","arguments":"{\"command\":\"echo tool-ran\"}"}]},
+ {"match":{"body_contains":["tool-ran"]},"text":["Reply ","one."]},
+ {"match":{"body_contains":["second line","Reply one."]},"text":"Reply two."},
+ {"match":{"body_contains":["local line"]},"text":"Local reply."}]}'
+start_server
+printf 'first line\n\nsecond line\n' | "$flue" connect chat c1 --url "$base" >"$tmp/out" 2>"$tmp/err"
+check "connect --url: exit 0" test $? -eq 0
+check "connect --url: both replies, one line each" test "$(cat "$tmp/out")" = "$(printf 'Reply one.\nReply two.')"
+check "connect --url: tool calls on stderr" grep -q 'bash {"command":"echo tool-ran"}' "$tmp/err"
+check "connect --url: one session" test "$(jq -r 'select(.role=="user").content' .flue/state/sessions/chat/c1.jsonl | tr '\n' '|')" = "first line|second line|"
+expect "connect --url: a server error says so" 0 'the server answered 404: no agent' -- sh -c "echo hi | $(printf %q "$FLUE_BIN") connect nobody c1 --url $base"
+expect "connect --url: no server" 0 'cannot connect to http://127.0.0.1:1' -- sh -c "echo hi | $(printf %q "$FLUE_BIN") connect chat c1 --url http://127.0.0.1:1"
+expect "connect --url: not http" 2 "is not http://HOST" -- "$flue" connect chat c1 --url https://x
+stop_server
+expect "connect in-process" 0 '^Local reply\.$' -- sh -c "echo 'local line' | $(printf %q "$FLUE_BIN") connect chat c2"
+start_fake '{"turns":[
+ {"match":{"body_contains":["what is flue?"]},"text":["flue is ","a harness."]}]}'
+start_server
+
 # --- errors ------------------------------------------------------------------------
 code=$(json_post /agents/nobody/s1 '{}')
 check "unknown agent: 404 agent_not_found" test "$code/$(errtype)" = "404/agent_not_found"

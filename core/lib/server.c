@@ -353,7 +353,7 @@ on_run_event(void *payload, const struct flue_event *ev)
 
 	if (ev->type == FLUE_EVENT_RUN_END &&
 	    strstr(ev->json, "\"task_id\":") == NULL)
-		run->saw_run_end = 1;
+		__atomic_store_n(&run->saw_run_end, 1, __ATOMIC_RELEASE);
 	flue_runrec_event(run->rec, ev->json, ev->json_len);
 }
 
@@ -551,6 +551,22 @@ post_agent(struct flue_server *s, struct MHD_Connection *c,
 	}
 	pthread_mutex_lock(&s->lock);
 	busy = find_session_run(s, run->key);
+	/* A client that got run_end may send its next message before the
+	 * run's thread has let go of the session: wait for that, briefly. */
+	for (int64_t until = mono_ms() + 5000; busy != NULL &&
+	     __atomic_load_n(&busy->saw_run_end, __ATOMIC_ACQUIRE) &&
+	     mono_ms() < until;) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->idle, &s->lock, &ts);
+		busy = find_session_run(s, run->key);
+	}
 	if (busy != NULL || s->stopping ||
 	    s->n_runs >= s->opts.max_concurrent_runs) {
 		char busy_id[FLUE_RUN_ID_MAX + 1] = "";
