@@ -17,6 +17,8 @@ stop_server() {
 	srvpid=
 	# Under valgrind a leak or a bad access is exit 99.
 	check "the server exits 0 on SIGTERM" test "$srvstatus" -eq 0
+	[ "$srvstatus" -eq 0 ] || { echo "exit $srvstatus; the server said:"; tail -60 "$tmp/srv.err"; }
+	: >"$tmp/srv.err"
 }
 trap 'kill "$srvpid" 2>/dev/null; cleanup' EXIT
 

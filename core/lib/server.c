@@ -457,10 +457,14 @@ run_main(void *arg)
 			*p = run->next;
 			break;
 		}
+	pthread_mutex_unlock(&s->lock);
+	/* Freed before it counts as ended: a shutdown waiting for the count
+	 * may free the run log right after. */
+	run_free(run);
+	pthread_mutex_lock(&s->lock);
 	s->n_runs--;
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
-	run_free(run);
 	return NULL;
 }
 
