@@ -18,17 +18,20 @@ stop_server() {
 	# Under valgrind a leak or a bad access is exit 99.
 	check "the server exits 0 on SIGTERM" test "$srvstatus" -eq 0
 	[ "$srvstatus" -eq 0 ] || { echo "exit $srvstatus; the server said:"; tail -60 "$tmp/srv.err"; }
+	cp "$tmp/srv.err" "$tmp/srv.last"
 	: >"$tmp/srv.err"
 }
 trap 'kill "$srvpid" 2>/dev/null; cleanup' EXIT
 
 # start_server [OPTIONS]: flue serve on a free port; sets $base.
+# (server_command=dev for flue dev.)
+server_command=serve
 start_server() {
 	stop_server
 	rm -f "$tmp/srv.port"
 	# Not through a shell function: the signal must reach flue itself
 	# (libtool --mode=execute execs the wrapper's tool).
-	${FLUE_TEST_WRAPPER:-} "$FLUE_BIN" serve --port 0 --port-file "$tmp/srv.port" "$@" 2>>"$tmp/srv.err" &
+	${FLUE_TEST_WRAPPER:-} "$FLUE_BIN" $server_command --port 0 --port-file "$tmp/srv.port" "$@" 2>>"$tmp/srv.err" &
 	srvpid=$!
 	for _ in $(seq 200); do
 		[ -s "$tmp/srv.port" ] && break
@@ -271,5 +274,46 @@ curl -s -N -X POST "$base/agents/chat/v2" -H 'Accept: text/event-stream' \
 check "heartbeats on an idle stream" grep -q '^: heartbeat$' "$tmp/sse"
 check "the stream still ends with run_end" test "$(grep '^event: ' "$tmp/sse" | tail -1)" = "event: run_end"
 stop_server
+
+# --- flue dev: reloads on edits, keeps the last good version --------------------
+# until_ok SECONDS CMD...: retry CMD until it succeeds.
+until_ok() {
+	local end=$(( $(date +%s) + $1 * slow ))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+agents_has() { http GET /agents >/dev/null; jq -e --arg n "$1" '.agents[] | select(.name == $n)' "$tmp/body" >/dev/null; }
+start_fake '{"turns":[
+ {"match":{"system_contains":"Answer in French."},"text":"Bonjour."},
+ {"text":"still good"}]}'
+server_command=dev
+start_server
+cat >.flue/agents/fresh.md <<'EOF'
+---
+description: Added while the server runs
+model: anthropic/claude-sonnet-4.6
+---
+Hi.
+EOF
+check "dev: a new agent appears" until_ok 10 agents_has fresh
+cp .flue/agents/chat.md "$tmp/chat.md"
+printf -- '---\nmodle: x/y\n---\nbroken\n' >.flue/agents/chat.md
+check "dev: a bad edit is reported" until_ok 10 grep -q "still serving the last good version" "$tmp/srv.err"
+check "dev: the bad edit names the file and key" grep -q "chat.md:2:1: unknown key 'modle'" "$tmp/srv.err"
+code=$(json_post /agents/chat/d1 '{"prompt":"x"}')
+check "dev: the last good version still serves" test "$code/$(jq -r .result.text "$tmp/body")" = "200/still good"
+reloads() { grep -c "reloaded: 3 agents" "$tmp/srv.err"; }
+before=$(reloads)
+more_reloads() { [ "$(reloads)" -gt "$before" ]; }
+sed 's/^Answer briefly\.$/Answer in French./' "$tmp/chat.md" >.flue/agents/chat.md
+check "dev: a fixed edit reloads" until_ok 10 more_reloads
+code=$(json_post /agents/chat/d2 '{"prompt":"x"}')
+check "dev: the new instructions are used" test "$code/$(jq -r .result.text "$tmp/body")" = "200/Bonjour."
+stop_server
+check "dev: its copies are removed on exit" test -z "$(ls .flue/state/dev 2>/dev/null)"
+server_command=serve
 
 finish

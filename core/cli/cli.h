@@ -73,6 +73,7 @@ struct cli_harness_args {
 	size_t n_plugins;
 	const char **plugin_path;    /* --plugin-path, NULL-terminated, owned */
 	size_t n_plugin_path;
+	const char *source_dir;      /* set by flue dev, not an option */
 };
 
 /* getopt_long entries for the options above (values 1000+). */

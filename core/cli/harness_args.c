@@ -44,6 +44,7 @@ cli_harness_open(const struct cli_harness_args *args, uint32_t flags,
 		.project_dir = args->project_dir,
 		.plugins = args->plugins,
 		.plugin_path = args->plugin_path,
+		.source_dir = args->source_dir,
 	};
 	struct flue_error err = {0};
 

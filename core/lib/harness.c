@@ -244,6 +244,16 @@ flue_harness_open(flue_harness **out,
 	if (rc != 0)
 		goto fail;
 	harness->project_dir = strdup(harness->project.root);
+	if (opts.source_dir != NULL) {
+		free(harness->project.source);
+		harness->project.source = realpath(opts.source_dir, NULL);
+		if (harness->project.source == NULL) {
+			rc = flue_error_set(err, flue_status_from_errno(errno),
+			                    "source folder '%s': %s", opts.source_dir,
+			                    strerror(errno));
+			goto fail;
+		}
+	}
 	if (harness->project_dir == NULL) {
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 		goto fail;

@@ -34,9 +34,18 @@
 #define SERVER_HEARTBEAT_MS 15000
 #define SERVER_GRACE_MS 30000
 
+/* A harness and the runs using it: flue dev replaces the harness while
+ * runs that started with the old one go on with it. */
+struct harness_hold {
+	flue_harness *harness;
+	int refs;                       /* under server->lock */
+	int owned;                      /* closed with the last reference */
+};
+
 /* A run the server started: alive until its thread ends. */
 struct server_run {
 	struct flue_server *server;
+	struct harness_hold *hold;      /* one reference */
 	struct flue_runrec *rec;        /* one reference */
 	flue_agent *agent;              /* owned */
 	flue_session *session;          /* owned */
@@ -48,7 +57,7 @@ struct server_run {
 };
 
 struct flue_server {
-	flue_harness *harness;          /* borrowed */
+	struct harness_hold *current;   /* one reference; under lock */
 	struct flue_server_options opts;
 	char *host, *token, *url;       /* owned */
 	int port;
@@ -89,6 +98,39 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The harness to serve a request with, and a reference to it. */
+static struct harness_hold *
+hold_get(struct flue_server *s)
+{
+	struct harness_hold *h;
+
+	pthread_mutex_lock(&s->lock);
+	h = s->current;
+	h->refs++;
+	pthread_mutex_unlock(&s->lock);
+	return h;
+}
+
+static void
+hold_put_locked(struct harness_hold *h)
+{
+	if (--h->refs > 0)
+		return;
+	if (h->owned)
+		flue_harness_close(h->harness);
+	free(h);
+}
+
+static void
+hold_put(struct flue_server *s, struct harness_hold *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	hold_put_locked(h);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void
 server_log(struct flue_server *s, const char *fmt, ...) FLUE_PRINTF(2, 3);
 
@@ -116,11 +158,18 @@ add_common_headers(struct flue_server *s, struct MHD_Connection *c,
 {
 	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	                                                 "Origin");
+	int allowed = 0;
 
 	if (run_id != NULL)
 		MHD_add_response_header(r, "X-Flue-Run-Id", run_id);
-	if (origin != NULL && flue_router_origin_allowed(
-	            s->harness->project.config.server.cors_origins, origin)) {
+	if (origin != NULL) {
+		struct harness_hold *h = hold_get(s);
+
+		allowed = flue_router_origin_allowed(
+		        h->harness->project.config.server.cors_origins, origin);
+		hold_put(s, h);
+	}
+	if (allowed) {
 		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
 		MHD_add_response_header(r, "Vary", "Origin");
 		MHD_add_response_header(r, "Access-Control-Expose-Headers",
@@ -394,6 +443,7 @@ result_json(const struct flue_run_result *res)
 static void
 run_free(struct server_run *run)
 {
+	hold_put(run->server, run->hold);
 	flue_runrec_put(run->rec);
 	flue_session_close(run->session);
 	flue_agent_close(run->agent);
@@ -536,7 +586,9 @@ post_agent(struct flue_server *s, struct MHD_Connection *c,
 	if (run == NULL)
 		return MHD_NO;
 	run->server = s;
-	if (flue_agent_open(&run->agent, s->harness, &ao, &err) != 0) {
+	run->hold = hold_get(s);
+	if (flue_agent_open(&run->agent, run->hold->harness, &ao, &err) != 0) {
+		hold_put(s, run->hold);
 		free(run);
 		if (err.code == FLUE_ENOENT)
 			return send_error(s, c, MHD_HTTP_NOT_FOUND, "agent_not_found",
@@ -675,6 +727,7 @@ get_session(struct flue_server *s, struct MHD_Connection *c,
             const char *agent, const char *id)
 {
 	json_object *o, *records;
+	struct harness_hold *h = hold_get(s);
 	char *path;
 	FILE *f;
 	char *line = NULL;
@@ -682,7 +735,10 @@ get_session(struct flue_server *s, struct MHD_Connection *c,
 	ssize_t n;
 
 	if (asprintf(&path, "%s/sessions/%s/%s.jsonl",
-	             s->harness->project.state, agent, id) < 0)
+	             h->harness->project.state, agent, id) < 0)
+		path = NULL;
+	hold_put(s, h);
+	if (path == NULL)
 		return MHD_NO;
 	f = fopen(path, "re");
 	free(path);
@@ -714,9 +770,11 @@ get_agents(struct flue_server *s, struct MHD_Connection *c)
 {
 	json_object *o = json_object_new_object(), *list = json_object_new_array();
 	struct flue_error err = {0};
+	struct harness_hold *h = hold_get(s);
 	char **names = NULL;
 
-	if (flue_agent_list(s->harness->project.source, &names, &err) != 0) {
+	if (flue_agent_list(h->harness->project.source, &names, &err) != 0) {
+		hold_put(s, h);
 		json_object_put(o);
 		json_object_put(list);
 		return send_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -727,7 +785,7 @@ get_agents(struct flue_server *s, struct MHD_Connection *c)
 		json_object *a = json_object_new_object();
 
 		json_object_object_add(a, "name", json_object_new_string(names[i]));
-		if (flue_agent_load(s->harness->project.source, names[i], &def,
+		if (flue_agent_load(h->harness->project.source, names[i], &def,
 		                    &err) == 0) {
 			if (def.settings.description != NULL)
 				json_object_object_add(a, "description",
@@ -740,6 +798,7 @@ get_agents(struct flue_server *s, struct MHD_Connection *c)
 		json_object_array_add(list, a);
 	}
 	flue_strv_free(names);
+	hold_put(s, h);
 	json_object_object_add(o, "agents", list);
 	return send_json(s, c, MHD_HTTP_OK, o, NULL);
 }
@@ -1015,7 +1074,13 @@ flue_server_open(flue_server **out, flue_harness *harness,
 	if (options != NULL)
 		memcpy(&s->opts, options, options->size < sizeof(s->opts) ?
 		       options->size : sizeof(s->opts));
-	s->harness = harness;
+	s->current = calloc(1, sizeof(*s->current));
+	if (s->current == NULL) {
+		free(s);
+		return flue_error_set(err, FLUE_ENOMEM, "out of memory");
+	}
+	s->current->harness = harness;
+	s->current->refs = 1;
 	s->host = strdup(s->opts.host ? s->opts.host : config->server.host ?
 	                 config->server.host : "127.0.0.1");
 	s->port = s->opts.port > 0 ? s->opts.port : s->opts.port < 0 ? 0 :
@@ -1187,11 +1252,31 @@ flue_server_shutdown(flue_server *s)
 }
 
 FLUE_API void
+flue_server_reload(flue_server *s, flue_harness *harness)
+{
+	struct harness_hold *h = calloc(1, sizeof(*h));
+
+	if (h == NULL) {
+		flue_harness_close(harness);
+		return;
+	}
+	h->harness = harness;
+	h->refs = 1;
+	h->owned = 1;
+	pthread_mutex_lock(&s->lock);
+	hold_put_locked(s->current);
+	s->current = h;
+	pthread_mutex_unlock(&s->lock);
+}
+
+FLUE_API void
 flue_server_close(flue_server *s)
 {
 	if (s == NULL)
 		return;
 	flue_server_shutdown(s);
+	if (s->current != NULL)
+		hold_put_locked(s->current);
 	flue_runlog_close(s->runlog);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);

@@ -78,6 +78,10 @@ struct flue_harness_options {
 	                                     searched first; may be NULL */
 	const char *plugin_options_json;  /* [borrowed] {"name": {...}} options
 	                                     for each plugin's create(); NULL */
+	const char *source_dir;           /* [borrowed] read agents/, roles/
+	                                     and skills/ from here instead of
+	                                     the project's source folder (flue
+	                                     dev serves a checked copy); NULL */
 };
 
 /* Open a harness: resolve and load the plugins.  A requested plugin that
@@ -382,6 +386,10 @@ int flue_server_port(const flue_server *server);
 /* "http://127.0.0.1:3583".  [borrowed] */
 const char *flue_server_url(const flue_server *server);
 int64_t flue_server_active_runs(flue_server *server);
+/* Serve harness from now on ([transferred]: the server closes it when
+ * it is replaced again or the server closes).  Runs already going keep
+ * the harness they started with.  flue dev calls this after an edit. */
+void flue_server_reload(flue_server *server, flue_harness *harness);
 /* Stop accepting connections, let running runs finish for grace_ms,
  * cancel the rest and wait for them (every completed message is
  * stored), then close.  Safe to call once from any thread. */
