@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "error.h"
+#include "durable.h"
 #include "history.h"
 
 #define HISTORY_MAX_BYTES ((off_t)1 << 32)
@@ -240,7 +241,7 @@ flue_history_append(struct flue_history *history, json_object *message,
 		done += (size_t)n;
 	}
 	free(line);
-	if (fdatasync(history->fd) != 0)
+	if (flue_durable_sync(history->fd) != 0)
 		return flue_error_set(err, flue_status_from_errno(errno),
 		                      "cannot flush %s: %s", history->path,
 		                      strerror(errno));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "durable.h"
 #include "names.h"
 #include "runlog.h"
 
@@ -177,7 +178,7 @@ write_record(const struct flue_runlog *log, const char *id, json_object *o)
 	if (fd < 0)
 		goto out;
 	if (write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
-	    fdatasync(fd) == 0 && close(fd) == 0) {
+	    flue_durable_sync(fd) == 0 && close(fd) == 0) {
 		fd = -1;
 		rc = rename(tmp, path);
 	}
@@ -545,7 +546,7 @@ flue_runrec_finish(struct flue_runrec *rec, int ok, json_object *result,
 	rec->error_type = error_type ? strdup(error_type) : NULL;
 	rec->error_message = error_message ? strdup(error_message) : NULL;
 	if (rec->events_fd >= 0) {
-		fdatasync(rec->events_fd);
+		flue_durable_sync(rec->events_fd);
 		close(rec->events_fd);
 		rec->events_fd = -1;
 	}
