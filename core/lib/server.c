@@ -67,6 +67,8 @@ struct flue_server {
 	pthread_cond_t idle;            /* signalled as runs end */
 	struct server_run *runs;
 	int64_t n_runs;
+	pthread_t *ended;               /* run threads to join */
+	size_t n_ended, ended_cap;
 	int stopping;
 	int64_t started_ms;
 };
@@ -513,9 +515,42 @@ run_main(void *arg)
 	run_free(run);
 	pthread_mutex_lock(&s->lock);
 	s->n_runs--;
+	/* Joined by the next run's start or the shutdown, so that the
+	 * thread's exit (libraries' thread-local cleanup) is waited for. */
+	if (s->n_ended == s->ended_cap) {
+		size_t cap = s->ended_cap ? s->ended_cap * 2 : 16;
+		pthread_t *grown = realloc(s->ended, cap * sizeof(*grown));
+
+		if (grown != NULL) {
+			s->ended = grown;
+			s->ended_cap = cap;
+		}
+	}
+	if (s->n_ended < s->ended_cap)
+		s->ended[s->n_ended++] = pthread_self();
+	else
+		pthread_detach(pthread_self());
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
+}
+
+/* Join the threads of runs that have ended. */
+static void
+reap(struct flue_server *s)
+{
+	pthread_t *ended;
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	ended = s->ended;
+	n = s->n_ended;
+	s->ended = NULL;
+	s->n_ended = s->ended_cap = 0;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(ended[i], NULL);
+	free(ended);
 }
 
 /* Under s->lock. */
@@ -581,6 +616,7 @@ post_agent(struct flue_server *s, struct MHD_Connection *c,
 			                  json_tokener_error_desc(jerr));
 		json_object_put(payload);
 	}
+	reap(s);
 	ao.name = agent_name;
 	run = calloc(1, sizeof(*run));
 	if (run == NULL)
@@ -666,7 +702,6 @@ post_agent(struct flue_server *s, struct MHD_Connection *c,
 	flue_runrec_get(rec);          /* this request's: run may end first */
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, SERVER_RUN_STACK);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&thread, &attr, run_main, run) != 0) {
 		s->runs = run->next;
 		s->n_runs--;
@@ -1246,6 +1281,7 @@ flue_server_shutdown(flue_server *s)
 		pthread_mutex_unlock(&s->lock);
 		wait_idle(s, mono_ms() + 60000);
 	}
+	reap(s);
 	flue_runlog_wake_all(s->runlog);
 	MHD_stop_daemon(s->daemon);
 	s->daemon = NULL;
