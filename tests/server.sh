@@ -223,6 +223,17 @@ code=$(json_post /agents/chat/t1 '{"prompt":"x"}' -H 'Authorization: Bearer s3cr
 check "token: 200 with it" test "$code/$(jq -r .result.text "$tmp/body")" = "200/secret ok"
 stop_server
 expect "beyond loopback without a token: refused" 1 'needs a token: set FLUE_API_TOKEN' -- $flue serve --host 0.0.0.0 --port 0
+start_fake '{"turns":[{"text":"wide ok"}]}'
+FLUE_API_TOKEN=wide-token start_server --host 0.0.0.0
+code=$(json_post /agents/chat/w1 '{}')
+check "bound to 0.0.0.0: 401 without the token" test "$code/$(errtype)" = "401/unauthorized"
+code=$(json_post /agents/chat/w1 '{}' -H 'Authorization: Bearer wide-tokenX')
+check "bound to 0.0.0.0: 401 with a wrong token" test "$code" = 401
+code=$(json_post /agents/chat/w1 '{}' -H 'Authorization: bearer wide-token')
+check "bound to 0.0.0.0: the scheme is Bearer" test "$code" = 401
+code=$(json_post /agents/chat/w1 '{"prompt":"x"}' -H 'Authorization: Bearer wide-token')
+check "bound to 0.0.0.0: 200 with the token" test "$code/$(jq -r .result.text "$tmp/body")" = "200/wide ok"
+stop_server
 
 # --- after a restart, and a run the server was stopped during ------------------
 start_server

@@ -160,9 +160,13 @@ record_json_locked(const struct flue_runrec *rec)
 	return o;
 }
 
-/* Replace <id>.json whole: a reader never sees half a record. */
+/* Replace <id>.json whole: a reader never sees half a record.  The
+ * final record is made durable; the first one need not be (a crash
+ * before the end leaves no record or an "active" one, and the next start
+ * marks it interrupted either way). */
 static int
-write_record(const struct flue_runlog *log, const char *id, json_object *o)
+write_record(const struct flue_runlog *log, const char *id, json_object *o,
+             int durable)
 {
 	char *path = path_of(log, id, ".json"), *tmp = path_of(log, id,
 	                                                      ".json.tmp");
@@ -178,7 +182,7 @@ write_record(const struct flue_runlog *log, const char *id, json_object *o)
 	if (fd < 0)
 		goto out;
 	if (write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
-	    flue_durable_sync(fd) == 0 && close(fd) == 0) {
+	    (!durable || flue_durable_sync(fd) == 0) && close(fd) == 0) {
 		fd = -1;
 		rc = rename(tmp, path);
 	}
@@ -322,7 +326,7 @@ sweep(struct flue_runlog *log, int64_t retention_days)
 				rec->error_message = strdup("the server stopped during "
 				                            "the run");
 				o = record_json_locked(rec);
-				write_record(log, id, o);
+				write_record(log, id, o, 1);
 				json_object_put(o);
 			}
 			if (rec != NULL)
@@ -434,7 +438,7 @@ flue_runlog_start(struct flue_runlog *log, const char *agent,
 	free(events);
 	o = rec->agent && rec->session ? record_json_locked(rec) : NULL;
 	if (o == NULL || rec->events_fd < 0 ||
-	    write_record(log, rec->id, o) != 0) {
+	    write_record(log, rec->id, o, 0) != 0) {
 		int e = errno;
 
 		json_object_put(o);
@@ -552,7 +556,7 @@ flue_runrec_finish(struct flue_runrec *rec, int ok, json_object *result,
 	}
 	o = record_json_locked(rec);
 	pthread_mutex_unlock(&rec->lock);
-	write_record(rec->log, rec->id, o);
+	write_record(rec->log, rec->id, o, 1);
 	json_object_put(o);
 	pthread_mutex_lock(&rec->lock);
 	pthread_cond_broadcast(&rec->cond);
