@@ -31,6 +31,8 @@ void cmd_render_help(void);
 int cmd_run(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+void cmd_add_help(void);
 int cmd_connect(int argc, char **argv);
 void cmd_connect_help(void);
 int cmd_logs(int argc, char **argv);

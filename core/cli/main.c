@@ -20,6 +20,8 @@ static const struct cli_command commands[] = {
 	 "records)", cmd_serve, cmd_serve_help},
 	{"dev", "serve over HTTP, reloading project files as they change",
 	 cmd_dev, cmd_dev_help},
+	{"add", "list, apply or print blueprints (integrations and "
+	 "connectors)", cmd_add, cmd_add_help},
 	{"connect", "a conversation with an agent in the terminal (here or "
 	 "with a server)", cmd_connect, cmd_connect_help},
 	{"logs", "print a session's history (with its tasks) or a run's "
