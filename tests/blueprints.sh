@@ -69,6 +69,28 @@ if [ -f "$FLUE_TEST_SRCDIR/blueprints/sandbox.md" ]; then
 	check "...with no placeholder left" test "$(grep -c '{{URL}}' "$tmp/out")" -eq 0
 fi
 
+# --- flue build -------------------------------------------------------------------
+export FLUE_BUILD_CFLAGS="-I$FLUE_TEST_SRCDIR/core/include"
+rm -rf "$tmp/b" && "$flue" init "$tmp/b" >/dev/null && cd "$tmp/b" || exit 1
+expect "flue build: nothing to build" 0 'no plugin sources in .*/plugins' -- "$flue" build
+mkdir -p .flue/plugins/shouter
+cp "$FLUE_TEST_SRCDIR/tests/fixtures/tool.c" .flue/plugins/shout.c
+cp "$FLUE_TEST_SRCDIR/tests/fixtures/tool.c" .flue/plugins/shouter/main.c
+sed -i 's/"shout"/"shouter"/g; s/fx-tool/fx-shouter/g' .flue/plugins/shouter/main.c
+expect "flue build: a file and a folder" 0 'building +shouter.so' -- "$flue" build
+check "flue build: both built" test -f .flue/plugins/shout.so -a -f .flue/plugins/shouter.so
+expect "flue build: only what changed" 0 'up to date +shout.so' -- "$flue" build
+expect "flue plugins: the built plugin is loaded" 0 'fx-tool' -- "$flue" plugins
+cp .flue/plugins/shout.so "$tmp/good.so"
+echo 'not C' >>.flue/plugins/shout.c
+"$flue" build >"$tmp/out" 2>&1
+check "flue build: a compile error is exit 1" test $? -eq 1
+check "flue build: the compiler's own message" grep -Eq 'shout.c:[0-9]+:[0-9]+: error:' "$tmp/out"
+check "flue build: and which plugin was not built" grep -q 'shout.so was not built' "$tmp/out"
+check "flue build: the last good .so stays" cmp -s .flue/plugins/shout.so "$tmp/good.so"
+unset FLUE_BUILD_CFLAGS
+cd "$tmp" || exit 1
+
 # --- every rule has a failing example ------------------------------------------------
 # bad NAME LINE-RULE-REGEX: a blueprint from stdin, saved as NAME, must
 # fail --check with "NAME:LINE: rule".

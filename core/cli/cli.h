@@ -32,6 +32,8 @@ int cmd_run(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_add(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+void cmd_build_help(void);
 void cmd_add_help(void);
 int cmd_connect(int argc, char **argv);
 void cmd_connect_help(void);
