@@ -50,7 +50,10 @@ check "flue.yaml: an existing default left alone" test "$(grep -c '^  model:' fl
 echo "# my change" >>.flue/agents/coder.md
 "$flue" add sandbox vercel >"$tmp/out"
 check "a changed file is kept" grep -q '^# my change$' .flue/agents/coder.md
-check "...and the blueprint's beside it" test -s .flue/agents/coder.md.blueprint
+check "...and it says the blueprint has nothing new for it" grep -q '^  yours      agents/coder.md (changed by you; nothing new for it)$' "$tmp/out"
+rm .flue/state/blueprints/sandbox--vercel/agents/coder.md
+"$flue" add sandbox vercel >"$tmp/out"
+check "without a known base: the blueprint's version beside it" test -s .flue/agents/coder.md.blueprint
 check "...and it says so" grep -q 'kept yours agents/coder.md' "$tmp/out"
 printf 'plugins:\n  - local\ndefaults:\n  thinking: low\n' >flue.yaml
 "$flue" add sandbox local >/dev/null
@@ -68,6 +71,48 @@ if [ -f "$FLUE_TEST_SRCDIR/blueprints/sandbox.md" ]; then
 	check "a URL prints the kind's guide with the URL" grep -q 'https://sandbox.example' "$tmp/out"
 	check "...with no placeholder left" test "$(grep -c '{{URL}}' "$tmp/out")" -eq 0
 fi
+
+# --- flue update: untouched, merged, conflicting ---------------------------------------
+data=$tmp/data
+mkdir -p "$data/blueprints"
+# demo VERSION LINES...: sandbox--demo.md at VERSION installing notes.txt
+# with LINES, its upgrade guide complete.
+demo() {
+	local v=$1 i
+	shift
+	{
+		printf -- '---\nkind: sandbox\nname: demo\nversion: %s\ndescription: A demo\n---\n\n' "$v"
+		printf '```text file=notes.txt\n'
+		printf '%s\n' "$@"
+		printf '```\n\n## Upgrade Guide\n\n### Version 1 — 2026-11-01\n\nInitial version.\n'
+		for i in $(seq 2 "$v"); do
+			printf '\n### Version %s — 2026-11-%02d\n\nA line changed.\n\n```diff\n--- a/notes.txt\n+++ b/notes.txt\n```\n' "$i" "$i"
+		done
+	} >"$data/blueprints/sandbox--demo.md"
+}
+rm -rf "$tmp/u" && "$flue" init "$tmp/u" >/dev/null && cd "$tmp/u" || exit 1
+demo 1 one two three four five six seven
+FLUE_DATA_DIR=$data "$flue" add sandbox demo >/dev/null
+check "update: installed with its marker" test "$(head -2 .flue/notes.txt | tr '\n' ' ')" = "# flue-blueprint: sandbox/demo@1 one "
+expect "update: up to date" 0 'sandbox/demo is up to date \(version 1\)' -- env FLUE_DATA_DIR="$data" "$flue" update
+demo 2 one TWO three four five six seven
+expect "update: an untouched file is replaced" 0 '^  update     notes.txt$' -- env FLUE_DATA_DIR="$data" "$flue" update sandbox demo
+check "update: the new content and marker" test "$(sed -n '1p;3p' .flue/notes.txt | tr '\n' ' ')" = "# flue-blueprint: sandbox/demo@2 TWO "
+sed -i 's/^seven$/SEVEN (mine)/' .flue/notes.txt
+demo 3 one TWO THREE four five six seven
+expect "update: a changed file gets the new changes merged" 0 '^  merged     notes.txt \(your changes kept\)$' -- env FLUE_DATA_DIR="$data" "$flue" update
+check "update: both changes in the file" test "$(sed -n '1p;4p;8p' .flue/notes.txt | tr '\n' '|')" = "# flue-blueprint: sandbox/demo@3|THREE|SEVEN (mine)|"
+sed -i 's/^THREE$/three, my way/' .flue/notes.txt
+cp .flue/notes.txt "$tmp/mine.txt"
+demo 4 one TWO THREE-v4 four five six seven
+env FLUE_DATA_DIR="$data" "$flue" update >"$tmp/out"
+check "update: a conflict is exit 1" test $? -eq 1
+check "update: and says so" grep -q '^  conflict   notes.txt (yours kept; the new version is notes.txt.blueprint)$' "$tmp/out"
+check "update: the user's file is untouched" cmp -s .flue/notes.txt "$tmp/mine.txt"
+check "update: the new version beside it" grep -q '^THREE-v4$' .flue/notes.txt.blueprint
+check "update: still recorded at the old version" test "$(jq -r '."sandbox/demo".version' .flue/state/blueprints/installed.json)" = 3
+expect "update: a blueprint not installed" 1 'sandbox/nope is not installed here' -- env FLUE_DATA_DIR="$data" "$flue" update sandbox nope
+cd "$tmp" || exit 1
 
 # --- flue build -------------------------------------------------------------------
 export FLUE_BUILD_CFLAGS="-I$FLUE_TEST_SRCDIR/core/include"

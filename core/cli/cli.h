@@ -32,6 +32,8 @@ int cmd_run(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_add(int argc, char **argv);
+int cmd_update(int argc, char **argv);
+void cmd_update_help(void);
 int cmd_build(int argc, char **argv);
 void cmd_build_help(void);
 void cmd_add_help(void);

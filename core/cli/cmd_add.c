@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -546,8 +547,64 @@ env_additions(const char *existing, const char *block)
 }
 
 struct plan {
-	int creates, updates, unchanged, kept;
+	int creates, updates, unchanged, kept, merged, conflicts;
 };
+
+/* Three-way merge with diff3: ours (the user's file), base (what flue
+ * wrote last time), theirs (the new version).  0 and *out when clean, 1
+ * on conflicts, -1 when it could not run. */
+static int
+merge3(const char *ours, const char *base, const char *theirs, char **out)
+{
+	char *cmd;
+	FILE *p;
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	int status;
+
+	*out = NULL;
+	if (asprintf(&cmd, "diff3 -m -- '%s' '%s' '%s'", ours, base, theirs) < 0)
+		return -1;
+	/* The paths are ours (state folder, source folder), quoted. */
+	if (strchr(ours, '\'') || strchr(base, '\'') || strchr(theirs, '\'')) {
+		free(cmd);
+		return -1;
+	}
+	p = popen(cmd, "r");
+	free(cmd);
+	if (p == NULL)
+		return -1;
+	for (;;) {
+		size_t n;
+
+		if (len + 4097 > cap) {
+			char *grown = realloc(buf, cap = cap ? cap * 2 : 8192);
+
+			if (grown == NULL) {
+				free(buf);
+				pclose(p);
+				return -1;
+			}
+			buf = grown;
+		}
+		n = fread(buf + len, 1, cap - len - 1, p);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	buf[len] = '\0';
+	status = pclose(p);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) > 1) {
+		free(buf);
+		return -1;
+	}
+	if (WEXITSTATUS(status) == 1) {
+		free(buf);
+		return 1;
+	}
+	*out = buf;
+	return 0;
+}
 
 static int
 apply(struct flue_blueprint *bp, flue_harness *h, int dry)
@@ -559,6 +616,7 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 	json_object *state, *entry, *files;
 	struct plan plan = {0};
 	struct flue_error err = {0};
+	char *originals = NULL;
 	size_t len;
 	int rc = CLI_OK;
 
@@ -574,6 +632,9 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 	json_object_object_add(entry, "version", json_object_new_int64(
 	                       bp->version));
 	json_object_object_add(entry, "files", json_object_new_object());
+	if (asprintf(&originals, "%s/.flue/state/blueprints/%s--%s", root,
+	             bp->kind, bp->name) < 0)
+		originals = NULL;
 	printf("%s %s/%s@%lld\n", dry ? "would apply" : "applying", bp->kind,
 	       bp->name, (long long)bp->version);
 	for (size_t i = 0; i < bp->n_files; i++) {
@@ -622,18 +683,63 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 			plan.unchanged++;
 		} else if (have != NULL && (recorded == NULL || recorded_hash == NULL ||
 		                            strcmp(recorded, recorded_hash) != 0)) {
-			/* The user's file: theirs stays, ours goes beside it. */
-			char *beside;
+			/* The user changed it: merge the blueprint's changes in when
+			 * the version flue wrote is known; otherwise, or on a
+			 * conflict, theirs stays and ours goes beside it. */
+			char *beside = NULL, *base = NULL, *theirs = NULL, *merged = NULL;
+			size_t base_len = 0;
+			char *base_text = NULL;
+			int m = -1;
 
-			printf("  kept yours %s (it differs; the blueprint's version "
-			       "is %s.blueprint)\n", f->path, f->path);
-			if (!dry && asprintf(&beside, "%s.blueprint", target) >= 0) {
-				write_file(beside, content, strlen(content));
-				free(beside);
+			if (originals != NULL &&
+			    asprintf(&base, "%s/%s", originals, f->path) >= 0)
+				base_text = read_file(base, &base_len);
+			if (base_text != NULL && (base_len != strlen(content) ||
+			                          memcmp(base_text, content,
+			                                 base_len) != 0) &&
+			    asprintf(&theirs, "%s/.flue/state/blueprints/.theirs-%d",
+			             root, (int)getpid()) >= 0 &&
+			    write_file(theirs, content, strlen(content)) == 0) {
+				m = merge3(target, base, theirs, &merged);
+				unlink(theirs);
 			}
-			plan.kept++;
-			free(hash);
-			hash = recorded ? strdup(recorded) : NULL;
+			if (base_text != NULL && base_len == strlen(content) &&
+			    memcmp(base_text, content, base_len) == 0) {
+				/* The blueprint has nothing new for the user's file. */
+				printf("  yours      %s (changed by you; nothing new "
+				       "for it)\n", f->path);
+				plan.unchanged++;
+				free(hash);
+				hash = recorded ? strdup(recorded) : NULL;
+			} else if (m == 0) {
+				printf("  merged     %s (your changes kept)\n", f->path);
+				if (!dry && write_file(target, merged, strlen(merged)) != 0)
+					rc = CLI_FAILED;
+				plan.merged++;
+			} else {
+				if (m == 1)
+					printf("  conflict   %s (yours kept; the new version is "
+					       "%s.blueprint)\n", f->path, f->path);
+				else
+					printf("  kept yours %s (it differs; the blueprint's "
+					       "version is %s.blueprint)\n", f->path, f->path);
+				if (!dry && asprintf(&beside, "%s.blueprint", target) >= 0)
+					write_file(beside, content, strlen(content));
+				if (m == 1)
+					plan.conflicts++;
+				else
+					plan.kept++;
+				/* The base stays: a later update merges from it again. */
+				free(hash);
+				hash = recorded ? strdup(recorded) : NULL;
+				free(content);
+				content = NULL;
+			}
+			free(merged);
+			free(beside);
+			free(base);
+			free(base_text);
+			free(theirs);
 		} else {
 			printf("  %s %s\n", have ? "update    " : "create    ", f->path);
 			if (!dry && write_file(target, content, strlen(content)) != 0) {
@@ -648,6 +754,15 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 		if (hash != NULL)
 			json_object_object_add(json_object_object_get(entry, "files"),
 			                       f->path, json_object_new_string(hash));
+		/* What flue wrote, the base of the next update's merge. */
+		if (!dry && content != NULL && originals != NULL) {
+			char *orig;
+
+			if (asprintf(&orig, "%s/%s", originals, f->path) >= 0) {
+				write_file(orig, content, strlen(content));
+				free(orig);
+			}
+		}
 		free(recorded_hash);
 		free(have);
 		free(hash);
@@ -706,7 +821,13 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 	}
 	if (rc == CLI_OK && !dry) {
 		const char *t;
+		json_object *old = json_object_object_get(state, key);
 
+		/* A conflict leaves the blueprint at its old version, so that
+		 * the next update tries again from the same base. */
+		if (plan.conflicts > 0 && old != NULL)
+			json_object_object_add(entry, "version", json_object_get(
+			        json_object_object_get(old, "version")));
 		json_object_object_add(state, key, entry);
 		entry = NULL;
 		t = json_object_to_json_string_ext(state, JSON_FLAGS);
@@ -719,12 +840,17 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 	json_object_put(entry);
 	json_object_put(state);
 	free(state_path);
+	free(originals);
 	if (rc == CLI_OK && !dry && bp->next_steps != NULL)
 		printf("\nNext steps:\n%s", bp->next_steps);
-	if (rc == CLI_OK && plan.kept > 0)
+	if (rc == CLI_OK && plan.kept + plan.conflicts > 0)
 		printf("\n%d file%s you changed %s kept; compare with the "
-		       ".blueprint copies.\n", plan.kept, plan.kept == 1 ? "" : "s",
-		       plan.kept == 1 ? "was" : "were");
+		       ".blueprint copies.\n", plan.kept + plan.conflicts,
+		       plan.kept + plan.conflicts == 1 ? "" : "s",
+		       plan.kept + plan.conflicts == 1 ? "was" : "were");
+	/* Something needs the user's attention: say so in the status. */
+	if (rc == CLI_OK && plan.conflicts > 0)
+		rc = CLI_FAILED;
 	return rc;
 }
 
@@ -811,6 +937,128 @@ print_guide(struct catalog *c, const char *kind, const char *url)
 		p = at + 7;
 	}
 	return CLI_OK;
+}
+
+void
+cmd_update_help(void)
+{
+	printf("Usage: flue update [KIND NAME] [--dry-run]\n\n"
+	       "Brings the installed blueprints (or one) to their newest "
+	       "version.  A file you\nhave not touched is replaced; a file you "
+	       "changed gets the new version's\nchanges merged in (three-way, "
+	       "against what flue wrote); on a conflict your\nfile stays as it "
+	       "is and the new version is written beside it as\n"
+	       "FILE.blueprint.\n\n"
+	       "Exit status: 0 all done, 1 something needs your attention (a "
+	       "conflict, an\nerror), 2 bad usage.\n\n"
+	       "Options:\n"
+	       "  --dry-run            show what would change, change nothing\n"
+	       CLI_HARNESS_HELP
+	       "  -h, --help           show this help\n");
+}
+
+int
+cmd_update(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		CLI_HARNESS_LONG_OPTIONS,
+		{NULL, 0, NULL, 0}
+	};
+	static const char *none[] = {NULL};
+	struct cli_harness_args hargs = {0};
+	struct flue_harness_options ho = {.size = sizeof(ho), .plugins = none};
+	struct flue_error err = {0};
+	struct catalog cat = {0};
+	flue_harness *harness = NULL;
+	json_object *state = NULL;
+	char *state_path = NULL, *text = NULL;
+	size_t len;
+	int opt, rc = CLI_OK, dry = 0, any = 0;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int handled = cli_harness_option(&hargs, opt, optarg);
+
+		if (handled < 0) {
+			rc = CLI_FAILED;
+			goto out;
+		}
+		if (handled)
+			continue;
+		switch (opt) {
+		case 'h': cmd_update_help(); goto out;
+		case 'n': dry = 1; break;
+		default:
+			rc = cli_usage("update", "unknown option '%s'",
+			               argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (argc - optind != 0 && argc - optind != 2) {
+		rc = cli_usage("update", "give a kind and a name, or nothing for "
+		               "every installed blueprint");
+		goto out;
+	}
+	ho.project_dir = hargs.project_dir;
+	if (catalog_load(&cat) != 0 ||
+	    flue_harness_open(&harness, &ho, &err) != 0) {
+		if (err.message[0])
+			cli_error("%s", err.message);
+		rc = CLI_FAILED;
+		goto out;
+	}
+	state_path = state_file(flue_harness_project_root(harness));
+	text = state_path ? read_file(state_path, &len) : NULL;
+	state = text ? json_tokener_parse(text) : NULL;
+	json_object_object_foreach(state, key, entry) {
+		char *kind = strdup(key), *name = kind ? strchr(kind, '/') : NULL;
+		struct flue_blueprint *bp;
+		int64_t have = json_object_get_int64(json_object_object_get(entry,
+		                                                            "version"));
+
+		if (name == NULL) {
+			free(kind);
+			continue;
+		}
+		*name++ = '\0';
+		if (argc - optind == 2 && (strcmp(kind, argv[optind]) != 0 ||
+		                           strcasecmp(name, argv[optind + 1]) != 0)) {
+			free(kind);
+			continue;
+		}
+		any = 1;
+		bp = catalog_find(&cat, kind, name, 0);
+		if (bp == NULL) {
+			cli_error("%s: no such blueprint any more; left as it is", key);
+			rc = CLI_FAILED;
+		} else if (have >= bp->version) {
+			printf("%s is up to date (version %lld)\n", key,
+			       (long long)have);
+		} else if (apply(bp, harness, dry) != CLI_OK) {
+			rc = CLI_FAILED;
+		}
+		free(kind);
+	}
+	if (!any) {
+		if (argc - optind == 2)
+			cli_error("%s/%s is not installed here: flue add %s %s",
+			          argv[optind], argv[optind + 1], argv[optind],
+			          argv[optind + 1]);
+		else
+			printf("no blueprints installed here (flue add lists them)\n");
+		if (argc - optind == 2)
+			rc = CLI_FAILED;
+	}
+out:
+	json_object_put(state);
+	free(text);
+	free(state_path);
+	flue_harness_close(harness);
+	catalog_clear(&cat);
+	cli_harness_args_free(&hargs);
+	return rc;
 }
 
 int

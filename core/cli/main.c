@@ -22,6 +22,8 @@ static const struct cli_command commands[] = {
 	 cmd_dev, cmd_dev_help},
 	{"add", "list, apply or print blueprints (integrations and "
 	 "connectors)", cmd_add, cmd_add_help},
+	{"update", "bring installed blueprints to their newest version",
+	 cmd_update, cmd_update_help},
 	{"build", "compile the project's plugins (plugins/*.c) into .so files",
 	 cmd_build, cmd_build_help},
 	{"connect", "a conversation with an agent in the terminal (here or "

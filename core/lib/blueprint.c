@@ -614,7 +614,8 @@ flue_blueprint_marker(const struct flue_blueprint *bp, const char *path)
 		             bp->name, (long long)bp->version);
 	else if (strcmp(ext, "sh") == 0 || strcmp(ext, "yaml") == 0 ||
 	         strcmp(ext, "yml") == 0 || strcmp(ext, "py") == 0 ||
-	         strcmp(ext, "toml") == 0 || strcmp(ext, "") == 0)
+	         strcmp(ext, "toml") == 0 || strcmp(ext, "txt") == 0 ||
+	         strcmp(ext, "") == 0)
 		n = asprintf(&line, "# flue-blueprint: %s/%s@%lld", bp->kind,
 		             bp->name, (long long)bp->version);
 	else
