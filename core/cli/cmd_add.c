@@ -1137,7 +1137,8 @@ cmd_add(int argc, char **argv)
 		               "are sandbox, provider and tool", kind, close);
 		goto out;
 	}
-	if (strncmp(name, "http://", 7) == 0 || strncmp(name, "https://", 8) == 0) {
+	/* A URL (any scheme: https://, file://...) asks for the guide. */
+	if (strstr(name, "://") != NULL) {
 		rc = print_guide(&cat, kind, name);
 		goto out;
 	}

@@ -36,6 +36,9 @@ cmd_build_help(void)
 	       "Environment:\n"
 	       "  CC                   the compiler (default cc)\n"
 	       "  CFLAGS               added to the compiler's flags\n"
+	       "  LDLIBS               libraries the plugins link with, after "
+	       "the sources\n"
+	       "                       (e.g. \"-lcurl -ljson-c\")\n"
 	       "  FLUE_BUILD_CFLAGS    flue's flags, instead of `pkg-config "
 	       "--cflags flue`\n");
 }
@@ -135,7 +138,7 @@ static int
 build_one(const struct plugin *p, const char *dir, const char *cflags,
           int always, int verbose)
 {
-	char *out, *tmp, *flags = strdup(cflags), *user = NULL;
+	char *out, *tmp, *flags = strdup(cflags), *user = NULL, *libs = NULL;
 	const char *cc = getenv("CC");
 	struct stat st;
 	char **argv;
@@ -157,8 +160,10 @@ build_one(const struct plugin *p, const char *dir, const char *cflags,
 	}
 	if (getenv("CFLAGS") != NULL)
 		user = strdup(getenv("CFLAGS"));
-	argv = calloc(p->n + 64 + (user ? strlen(user) : 0) + strlen(cflags),
-	              sizeof(*argv));
+	if (getenv("LDLIBS") != NULL)
+		libs = strdup(getenv("LDLIBS"));
+	argv = calloc(p->n + 64 + (user ? strlen(user) : 0) +
+	              (libs ? strlen(libs) : 0) + strlen(cflags), sizeof(*argv));
 	if (argv == NULL || flags == NULL) {
 		free(argv);
 		free(flags);
@@ -181,6 +186,9 @@ build_one(const struct plugin *p, const char *dir, const char *cflags,
 	argv[n++] = tmp;
 	for (size_t i = 0; i < p->n; i++)
 		argv[n++] = p->sources[i];
+	/* Libraries after the sources, so that the linker keeps them. */
+	if (libs != NULL)
+		push_words(argv, &n, libs);
 	argv[n] = NULL;
 	printf("  building    %s.so\n", p->name);
 	fflush(stdout);
@@ -196,6 +204,7 @@ build_one(const struct plugin *p, const char *dir, const char *cflags,
 	free(argv);
 	free(flags);
 	free(user);
+	free(libs);
 	free(out);
 	free(tmp);
 	return rc;
