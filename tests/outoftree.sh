@@ -75,4 +75,20 @@ grep -qx '## Role: friendly' "$work/render.txt" &&
 	grep -q 'flue-agent-author' "$work/author.txt" ||
 	{ echo "FAIL: the installed flue rendered:"; cat "$work/render.txt"; exit 1; }
 
+# An out-of-tree plugin project finds flue with FLUE_PLUGIN() from the
+# installed flue.m4, in one line of configure.ac.
+if command -v autoconf >/dev/null && command -v aclocal >/dev/null; then
+	aclocaldir=$staging$FLUE_TEST_DATADIR/../aclocal
+	[ -f "$aclocaldir/flue.m4" ] || { echo "FAIL: flue.m4 not installed in $aclocaldir"; exit 1; }
+	mkdir "$work/m4proj" && cd "$work/m4proj"
+	printf 'AC_INIT([hello-plugin], [1.0])\nFLUE_PLUGIN([0.1.0])\nAC_OUTPUT\n' >configure.ac
+	aclocal -I "$aclocaldir" >/dev/null 2>&1 && autoconf >/dev/null 2>&1 ||
+		{ echo "FAIL: aclocal/autoconf with flue.m4"; exit 1; }
+	./configure >"$work/m4.log" 2>&1 || { cat "$work/m4.log"; echo "FAIL: configure with FLUE_PLUGIN"; exit 1; }
+	grep -q "^FLUE_CFLAGS='.*-I" config.log && grep -q "^flueplugindir='.*/flue/plugins'" config.log ||
+		{ echo "FAIL: FLUE_PLUGIN set:"; grep -E '^(FLUE_CFLAGS|flueplugindir)=' config.log; exit 1; }
+	echo "flue.m4: FLUE_PLUGIN found flue"
+	cd "$work"
+fi
+
 echo "1 passed, 0 failed"
