@@ -115,6 +115,15 @@ START_TEST(short_descriptor_is_refused)
 }
 END_TEST
 
+/* An operation table smaller than ABI 1.0's is refused; the check is
+ * against the 1.0 size, so tables of later minor versions still load. */
+START_TEST(short_ops_table_is_refused)
+{
+	expect_refusal("fx-short-ops", FLUE_EINVAL,
+	               "has an incomplete sandbox operation table");
+}
+END_TEST
+
 START_TEST(missing_entry_is_refused)
 {
 	expect_refusal("fx-no-entry", FLUE_EINVAL,
@@ -357,7 +366,7 @@ START_TEST(probe_reports_every_file)
 	static const char *const refused[] = {
 		"fx-wrong-major.so", "fx-newer-minor.so", "fx-short.so",
 		"fx-no-entry.so", "fx-create-fails.so", "fx-duplicate.so",
-		"fx-unresolved.so",
+		"fx-unresolved.so", "fx-short-ops.so",
 	};
 	const struct flue_plugin_report *r;
 	struct flue_error err = {0};
@@ -415,6 +424,7 @@ loader_suite(void)
 	tcase_add_test(tc, wrong_major_is_refused);
 	tcase_add_test(tc, newer_minor_is_refused);
 	tcase_add_test(tc, short_descriptor_is_refused);
+	tcase_add_test(tc, short_ops_table_is_refused);
 	tcase_add_test(tc, missing_entry_is_refused);
 	tcase_add_test(tc, failing_create_is_refused);
 	tcase_add_test(tc, unresolved_symbol_is_refused_at_load);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,8 +497,18 @@ check_version(const char *path, const struct flue_plugin *desc,
 	return 0;
 }
 
+/* The sizes of the operation tables at ABI 1.0: a table may be larger
+ * (a newer minor version appends members) but never smaller.  Comparing
+ * with sizeof() instead would refuse every 1.0 plugin as soon as a member
+ * is appended. */
+#define END_OF(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
+#define SANDBOX_OPS_SIZE_1_0 END_OF(struct flue_sandbox_ops, exec)
+#define PROVIDER_OPS_SIZE_1_0 END_OF(struct flue_provider_ops, stream)
+#define TOOL_OPS_SIZE_1_0 END_OF(struct flue_tool_ops, call)
+
 #define OPS_COMPLETE_SANDBOX(o) \
-	((o) != NULL && (o)->size >= sizeof(struct flue_sandbox_ops) && \
+	((o) != NULL && (o)->size >= SANDBOX_OPS_SIZE_1_0 && \
 	 (o)->open && (o)->close && (o)->workdir && (o)->read_file && \
 	 (o)->write_file && (o)->stat && (o)->list_dir && (o)->exists && \
 	 (o)->mkdir && (o)->remove && (o)->exec)
@@ -522,12 +533,12 @@ check_descriptor(const char *path, const struct flue_plugin *desc,
 		break;
 	case FLUE_PLUGIN_PROVIDER:
 		complete = desc->provider != NULL &&
-		           desc->provider->size >= sizeof(struct flue_provider_ops) &&
+		           desc->provider->size >= PROVIDER_OPS_SIZE_1_0 &&
 		           desc->provider->stream != NULL;
 		break;
 	case FLUE_PLUGIN_TOOL:
 		complete = desc->tool != NULL &&
-		           desc->tool->size >= sizeof(struct flue_tool_ops) &&
+		           desc->tool->size >= TOOL_OPS_SIZE_1_0 &&
 		           desc->tool->declarations != NULL &&
 		           desc->tool->call != NULL;
 		break;

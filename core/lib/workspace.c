@@ -3,12 +3,16 @@
  * and makes sure a failure always carries a message. */
 #include "config.h"
 
+#include <pthread.h>
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "error.h"
 #include "harness.h"
+
+static pthread_mutex_t main_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct flue_workspace {
 	flue_harness *harness;                 /* borrowed */
@@ -71,8 +75,12 @@ flue_workspace_open(flue_workspace **out, flue_harness *harness,
 	ws->plugin = plugin;
 	ws->ops = plugin->desc->sandbox;
 	flue_error_clear(err);
+	/* open and close are [main]: serialised, also when a server or
+	 * tasks open workspaces on several threads. */
+	pthread_mutex_lock(&main_lock);
 	rc = ws->ops->open(plugin->instance, session_id ? session_id : "default",
 	                   options_json ? options_json : "{}", &ws->handle, err);
+	pthread_mutex_unlock(&main_lock);
 	if (rc != 0) {
 		finish(ws, "open", NULL, rc, err);
 		free(ws);
@@ -90,7 +98,10 @@ flue_workspace_close(flue_workspace *ws, struct flue_error *err)
 	if (ws == NULL)
 		return 0;
 	flue_error_clear(err);
-	rc = finish(ws, "close", NULL, ws->ops->close(ws->handle, err), err);
+	pthread_mutex_lock(&main_lock);
+	rc = ws->ops->close(ws->handle, err);
+	pthread_mutex_unlock(&main_lock);
+	rc = finish(ws, "close", NULL, rc, err);
 	free(ws);
 	return rc;
 }

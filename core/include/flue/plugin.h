@@ -27,8 +27,10 @@
  *                   fills it in.
  *
  * Threading classes used below:
- *   [main]      called from one thread at a time, never concurrently with
- *               any other call on the same plugin.
+ *   [main]      serialised: never two [main] calls at once on the same
+ *               plugin (flue holds a lock around them); operations of
+ *               other, already open workspaces may run meanwhile, so a
+ *               [main] call must not change what they use.
  *   [instance]  may be called from any thread, never concurrently on the
  *               same instance/workspace handle.
  *   [any]       may be called from any thread at any time.
