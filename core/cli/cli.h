@@ -2,6 +2,8 @@
 #ifndef FLUE_CLI_H
 #define FLUE_CLI_H
 
+#include <stdio.h>
+
 #include <flue/flue.h>
 
 /* Exit codes, documented in `flue --help`. */
@@ -59,6 +61,15 @@ int cli_load_payload(const char *arg, char **out);
 int cli_load_env_file(const char *path, int override, int optional);
 /* "SOURCE_DATE_EPOCH" as seconds, or 0; -1 (reported) when malformed. */
 int64_t cli_source_date(const char *command);
+/* All of stream, NUL-terminated ([caller-owned]); *len (may be NULL)
+ * its length.  NULL when out of memory. */
+char *cli_read_stream(FILE *stream, size_t *len);
+/* All of the file at path, the same way; NULL when it cannot be read. */
+char *cli_read_file(const char *path, size_t *len);
+/* mkdir -p dir: 0, or -1 with errno set. */
+int cli_mkdir_p(const char *dir);
+/* --env FILE: add path ([borrowed], argv's) to *files. */
+int cli_add_env_file(char ***files, size_t *n, const char *path);
 /* Environment files: each of files overrides the environment; the
  * project's .env only fills in what is not set. */
 int cli_load_envs(flue_harness *harness, char **files, size_t n);

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
-/* Read all of stream into a NUL-terminated string [caller-owned]. */
-static char *
-read_stream(FILE *stream)
+char *
+cli_read_stream(FILE *stream, size_t *out_len)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
@@ -36,7 +36,57 @@ read_stream(FILE *stream)
 	}
 	if (buf != NULL)
 		buf[len] = '\0';
+	if (out_len != NULL)
+		*out_len = buf != NULL ? len : 0;
 	return buf;
+}
+
+char *
+cli_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *text;
+
+	if (len != NULL)
+		*len = 0;
+	if (f == NULL)
+		return NULL;
+	text = cli_read_stream(f, len);
+	fclose(f);
+	return text;
+}
+
+int
+cli_mkdir_p(const char *dir)
+{
+	char *copy = strdup(dir);
+	int rc = 0;
+
+	if (copy == NULL)
+		return -1;
+	for (char *p = strchr(copy + 1, '/'); rc == 0; p = strchr(p + 1, '/')) {
+		if (p != NULL)
+			*p = '\0';
+		if (mkdir(copy, 0755) != 0 && errno != EEXIST)
+			rc = -1;
+		if (p == NULL)
+			break;
+		*p = '/';
+	}
+	free(copy);
+	return rc;
+}
+
+int
+cli_add_env_file(char ***files, size_t *n, const char *path)
+{
+	char **grown = realloc(*files, (*n + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return CLI_FAILED;
+	*files = grown;
+	(*files)[(*n)++] = (char *)path;
+	return CLI_OK;
 }
 
 int
@@ -56,7 +106,7 @@ cli_load_payload(const char *arg, char **out)
 		          strerror(errno));
 		return CLI_FAILED;
 	}
-	*out = read_stream(f);
+	*out = cli_read_stream(f, NULL);
 	if (f != stdin)
 		fclose(f);
 	if (*out == NULL) {

@@ -172,56 +172,6 @@ hash_text(const char *s, size_t len)
 	return asprintf(&out, "%016llx", (unsigned long long)h) < 0 ? NULL : out;
 }
 
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t cap = 0, n;
-
-	*len = 0;
-	if (f == NULL)
-		return NULL;
-	for (;;) {
-		if (*len + 4097 > cap) {
-			char *grown = realloc(buf, cap = cap ? cap * 2 : 8192);
-
-			if (grown == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = grown;
-		}
-		n = fread(buf + *len, 1, cap - *len - 1, f);
-		*len += n;
-		if (n == 0)
-			break;
-	}
-	fclose(f);
-	buf[*len] = '\0';
-	return buf;
-}
-
-static int
-mkdir_parents(const char *path)
-{
-	char *copy = strdup(path);
-
-	if (copy == NULL)
-		return -1;
-	for (char *p = strchr(copy + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
-			free(copy);
-			return -1;
-		}
-		*p = '/';
-	}
-	free(copy);
-	return 0;
-}
-
 /* Whole or not at all: a temporary file renamed over path. */
 static int
 write_file(const char *path, const char *data, size_t len)
@@ -230,8 +180,16 @@ write_file(const char *path, const char *data, size_t len)
 	FILE *f;
 	int ok;
 
-	if (mkdir_parents(path) != 0 || asprintf(&tmp, "%s.tmp-%d", path,
-	                                         (int)getpid()) < 0)
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+
+	if (slash != NULL)
+		*slash = '\0';
+	if (dir == NULL || (slash != NULL && cli_mkdir_p(dir) != 0)) {
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	if (asprintf(&tmp, "%s.tmp-%d", path, (int)getpid()) < 0)
 		return -1;
 	f = fopen(tmp, "we");
 	ok = f != NULL && fwrite(data, 1, len, f) == len;
@@ -556,10 +514,8 @@ struct plan {
 static int
 merge3(const char *ours, const char *base, const char *theirs, char **out)
 {
-	char *cmd;
+	char *cmd, *buf;
 	FILE *p;
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
 	int status;
 
 	*out = NULL;
@@ -574,25 +530,11 @@ merge3(const char *ours, const char *base, const char *theirs, char **out)
 	free(cmd);
 	if (p == NULL)
 		return -1;
-	for (;;) {
-		size_t n;
-
-		if (len + 4097 > cap) {
-			char *grown = realloc(buf, cap = cap ? cap * 2 : 8192);
-
-			if (grown == NULL) {
-				free(buf);
-				pclose(p);
-				return -1;
-			}
-			buf = grown;
-		}
-		n = fread(buf + len, 1, cap - len - 1, p);
-		len += n;
-		if (n == 0)
-			break;
+	buf = cli_read_stream(p, NULL);
+	if (buf == NULL) {
+		pclose(p);
+		return -1;
 	}
-	buf[len] = '\0';
 	status = pclose(p);
 	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) > 1) {
 		free(buf);
@@ -621,7 +563,7 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 	int rc = CLI_OK;
 
 	snprintf(key, sizeof(key), "%s/%s", bp->kind, bp->name);
-	state_text = state_path ? read_file(state_path, &len) : NULL;
+	state_text = state_path ? cli_read_file(state_path, &len) : NULL;
 	state = state_text ? json_tokener_parse(state_text) : NULL;
 	free(state_text);
 	if (state == NULL)
@@ -673,7 +615,7 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 			break;
 		}
 		hash = hash_text(content, strlen(content));
-		have = read_file(target, &have_len);
+		have = cli_read_file(target, &have_len);
 		recorded = json_object_get_string(json_object_object_get(files,
 		                                                         f->path));
 		recorded_hash = have ? hash_text(have, have_len) : NULL;
@@ -693,7 +635,7 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 
 			if (originals != NULL &&
 			    asprintf(&base, "%s/%s", originals, f->path) >= 0)
-				base_text = read_file(base, &base_len);
+				base_text = cli_read_file(base, &base_len);
 			if (base_text != NULL && (base_len != strlen(content) ||
 			                          memcmp(base_text, content,
 			                                 base_len) != 0) &&
@@ -775,7 +717,7 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 
 		if (asprintf(&yaml_path, "%s/flue.yaml", root) < 0)
 			yaml_path = NULL;
-		text = yaml_path ? read_file(yaml_path, &len) : NULL;
+		text = yaml_path ? cli_read_file(yaml_path, &len) : NULL;
 		merged = merge_config(text ? text : "", bp->config, &changes, &err);
 		if (merged == NULL) {
 			cli_error("cannot merge into flue.yaml: %s", err.message);
@@ -799,7 +741,7 @@ apply(struct flue_blueprint *bp, flue_harness *h, int dry)
 
 		if (asprintf(&env_path, "%s/.env.example", root) < 0)
 			env_path = NULL;
-		text = env_path ? read_file(env_path, &len) : NULL;
+		text = env_path ? cli_read_file(env_path, &len) : NULL;
 		add = env_additions(text ? text : "", bp->env);
 		if (add != NULL && add[0] != '\0') {
 			char *joined;
@@ -861,7 +803,7 @@ list(struct catalog *c, flue_harness *h)
 {
 	char *state_path = h ? state_file(flue_harness_project_root(h)) : NULL;
 	size_t len;
-	char *text = state_path ? read_file(state_path, &len) : NULL;
+	char *text = state_path ? cli_read_file(state_path, &len) : NULL;
 	json_object *state = text ? json_tokener_parse(text) : NULL;
 
 	printf("Blueprints (flue add KIND NAME):\n");
@@ -1010,7 +952,7 @@ cmd_update(int argc, char **argv)
 		goto out;
 	}
 	state_path = state_file(flue_harness_project_root(harness));
-	text = state_path ? read_file(state_path, &len) : NULL;
+	text = state_path ? cli_read_file(state_path, &len) : NULL;
 	state = text ? json_tokener_parse(text) : NULL;
 	json_object_object_foreach(state, key, entry) {
 		char *kind = strdup(key), *name = kind ? strchr(kind, '/') : NULL;
@@ -1110,7 +1052,6 @@ cmd_add(int argc, char **argv)
 		goto out;
 	}
 	/* Only the project's folders are needed: no plugins are loaded. */
-	hargs.plugins = NULL;
 	if (optind == argc) {
 		struct flue_harness_options ho = {.size = sizeof(ho),
 		        .project_dir = hargs.project_dir, .plugins = none};

@@ -98,18 +98,10 @@ cmd_compact(int argc, char **argv)
 		switch (opt) {
 		case 'h': cmd_compact_help(); goto out;
 		case 'm': aopts.model = optarg; break;
-		case 'e': {
-			char **grown = realloc(env_files, (n_env + 1) *
-			                       sizeof(*grown));
-
-			if (grown == NULL) {
-				rc = CLI_FAILED;
+		case 'e':
+			if ((rc = cli_add_env_file(&env_files, &n_env, optarg)) != CLI_OK)
 				goto out;
-			}
-			env_files = grown;
-			env_files[n_env++] = optarg;
 			break;
-		}
 		default:
 			rc = cli_usage("compact", "unknown option '%s'",
 			               argv[optind - 1]);

@@ -388,18 +388,10 @@ cmd_connect(int argc, char **argv)
 		case 'h': cmd_connect_help(); goto out;
 		case 'u': url = optarg; break;
 		case 't': remote.token = optarg; break;
-		case 'e': {
-			char **grown = realloc(env_files, (n_env + 1) *
-			                       sizeof(*grown));
-
-			if (grown == NULL) {
-				rc = CLI_FAILED;
+		case 'e':
+			if ((rc = cli_add_env_file(&env_files, &n_env, optarg)) != CLI_OK)
 				goto out;
-			}
-			env_files = grown;
-			env_files[n_env++] = optarg;
 			break;
-		}
 		default:
 			rc = cli_usage("connect", "unknown option '%s'",
 			               argv[optind - 1]);

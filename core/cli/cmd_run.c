@@ -242,7 +242,7 @@ task_progress(struct progress *p, const struct flue_event *ev)
 	                 ev->type != FLUE_EVENT_TOOL_START))
 		return;
 	obj = json_tokener_parse(ev->json);
-	id = json_object_get_string(json_object_object_get(obj, "task_id"));
+	id = ev->task_id;
 	if (ev->type == FLUE_EVENT_RUN_START) {
 		progress_line(p, "  [task %s] started: session %s", id,
 		              json_object_get_string(json_object_object_get(obj,
@@ -275,7 +275,7 @@ on_event(void *payload, const struct flue_event *ev)
 		fflush(stdout);
 	}
 	/* A task's events: where it starts and ends, and its tool calls. */
-	if (strstr(ev->json, "\"task_id\":") != NULL) {
+	if (ev->task_id != NULL) {
 		task_progress(p, ev);
 		return;
 	}
@@ -469,18 +469,10 @@ cmd_run(int argc, char **argv)
 		case 'k': skill = optarg; break;
 		case 'a': args_arg = optarg; break;
 		case 'R': result_arg = optarg; break;
-		case 'e': {
-			char **grown = realloc(env_files, (n_env + 1) *
-			                       sizeof(*grown));
-
-			if (grown == NULL) {
-				rc = CLI_FAILED;
+		case 'e':
+			if ((rc = cli_add_env_file(&env_files, &n_env, optarg)) != CLI_OK)
 				goto out;
-			}
-			env_files = grown;
-			env_files[n_env++] = optarg;
 			break;
-		}
 		case 'm': aopts.model = optarg; break;
 		case 'r': aopts.role = optarg; break;
 		case 'C': aopts.cwd = optarg; break;

@@ -430,18 +430,10 @@ serve(int argc, char **argv, const char *name)
 		case 'H': so.host = optarg; break;
 		case 'P': port_file = optarg; break;
 		case 'q': quiet = 1; break;
-		case 'e': {
-			char **grown = realloc(env_files, (n_env + 1) *
-			                       sizeof(*grown));
-
-			if (grown == NULL) {
-				rc = CLI_FAILED;
+		case 'e':
+			if ((rc = cli_add_env_file(&env_files, &n_env, optarg)) != CLI_OK)
 				goto out;
-			}
-			env_files = grown;
-			env_files[n_env++] = optarg;
 			break;
-		}
 		default:
 			rc = cli_usage(name, "unknown option '%s'", argv[optind - 1]);
 			goto out;
@@ -470,20 +462,11 @@ serve(int argc, char **argv, const char *name)
 			rc = CLI_FAILED;
 			goto out;
 		}
-		{
-			char *p = NULL;
-
-			/* mkdir -p <root>/.flue/state/dev/<pid> */
-			for (char *q = strchr(dev.snapshots + 1, '/'); ; q = strchr(q + 1, '/')) {
-				free(p);
-				p = q ? strndup(dev.snapshots, (size_t)(q - dev.snapshots)) :
-				    strdup(dev.snapshots);
-				if (p != NULL)
-					mkdir(p, 0700);
-				if (q == NULL)
-					break;
-			}
-			free(p);
+		if (cli_mkdir_p(dev.snapshots) != 0) {
+			cli_error("cannot create %s: %s", dev.snapshots,
+			          strerror(errno));
+			rc = CLI_FAILED;
+			goto out;
 		}
 		dev_watch(&dev);
 		copy = dev_open(&dev, &hargs, &agents);

@@ -128,18 +128,10 @@ cmd_shell(int argc, char **argv)
 			}
 			break;
 		case 'p': payload_arg = optarg; break;
-		case 'e': {
-			char **grown = realloc(env_files, (n_env + 1) *
-			                       sizeof(*grown));
-
-			if (grown == NULL) {
-				rc = CLI_FAILED;
+		case 'e':
+			if ((rc = cli_add_env_file(&env_files, &n_env, optarg)) != CLI_OK)
 				goto out;
-			}
-			env_files = grown;
-			env_files[n_env++] = optarg;
 			break;
-		}
 		default:
 			rc = cli_usage("shell", "unknown option '%s'",
 			               argv[optind - 1]);

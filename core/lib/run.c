@@ -116,15 +116,6 @@ struct run {
 static void compaction_settings(struct run *r,
                                 const struct flue_provider_config *pc);
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
@@ -148,6 +139,7 @@ emit(struct run *r, uint32_t type, json_object *ev, const char *text,
 	e.tool_name = tool_name;
 	e.tool_call_id = tool_id;
 	e.is_error = is_error;
+	e.task_id = r->opts.task_id;
 	flue_sink_event(r->sink, &e);
 	json_object_put(ev);
 }
@@ -412,7 +404,7 @@ flue_session_id_new(void)
 	char *id;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		uint32_t x = (uint32_t)now_ms() ^ (uint32_t)getpid();
+		uint32_t x = (uint32_t)flue_mono_ms() ^ (uint32_t)getpid();
 
 		memcpy(rnd, &x, sizeof(rnd));
 	}
@@ -432,7 +424,7 @@ flue_task_session_id(const char *parent, char task_id[FLUE_TASK_ID_LEN + 1])
 	int rc;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		uint64_t x = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)task_id;
+		uint64_t x = (uint64_t)flue_mono_ms() ^ (uint64_t)(uintptr_t)task_id;
 
 		memcpy(rnd, &x, sizeof(rnd) < sizeof(x) ? sizeof(rnd) : sizeof(x));
 	}
@@ -1046,7 +1038,7 @@ compact(struct run *r, const char *reason, struct flue_error *err)
 	json_object **msgs, *rec, *ev;
 	struct flue_usage usage = {0};
 	size_t first = r->summary != NULL, cut, before, kept_from;
-	int64_t tokens_before, start = now_ms();
+	int64_t tokens_before, start = flue_mono_ms();
 	char *prompt, *summary = NULL;
 	int rc;
 
@@ -1121,7 +1113,7 @@ compact(struct run *r, const char *reason, struct flue_error *err)
 		json_object_object_add(ev, "tokens_after",
 		                       json_object_new_int64(view_tokens(r)));
 		json_object_object_add(ev, "duration_ms",
-		                       json_object_new_int64(now_ms() - start));
+		                       json_object_new_int64(flue_mono_ms() - start));
 		json_object_object_add(ev, "usage", flue_usage_to_json(&usage));
 		emit_compaction(r, FLUE_EVENT_COMPACTION_END, ev);
 	}
@@ -1379,13 +1371,13 @@ execute_call(struct run_call *c)
 {
 	struct run *r = c->run;
 	struct flue_tool_env env = {0};
-	int64_t start = now_ms();
+	int64_t start = flue_mono_ms();
 
 	if (c->plugin != NULL || strcmp(c->name, "task") == 0 ||
 	    strcmp(c->name, "activate_skill") == 0) {
 		c->rc = c->plugin != NULL ? plugin_call(c) :
 		        c->name[0] == 't' ? task_call(c) : activate_skill_call(c);
-		c->duration_ms = now_ms() - start;
+		c->duration_ms = flue_mono_ms() - start;
 		return;
 	}
 	env.workspace = r->prep.workspace;
@@ -1393,7 +1385,7 @@ execute_call(struct run_call *c)
 	env.cancel = r->opts.cancel;
 	env.exec_env = (const char *const *)r->exec_env;
 	c->rc = flue_tool_run(&env, c->name, c->args, &c->out, &c->err);
-	c->duration_ms = now_ms() - start;
+	c->duration_ms = flue_mono_ms() - start;
 }
 
 static void *
@@ -2201,7 +2193,7 @@ flue_call_shell(const struct flue_call *call, const char *command,
 	if (rc == 0)
 		rc = repair_dangling_calls(r, err);
 	snprintf(call_id, sizeof(call_id), "shell_%" PRIx64,
-	         (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40));
+	         (uint64_t)flue_mono_ms() ^ ((uint64_t)getpid() << 40));
 	if (rc == 0)
 		rc = shell_records(r, command, call_id, err);
 	if (rc != 0)

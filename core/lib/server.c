@@ -91,15 +91,6 @@ struct stream {
 	int done;
 };
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The harness to serve a request with, and a reference to it. */
 static struct harness_hold *
 hold_get(struct flue_server *s)
@@ -402,8 +393,7 @@ on_run_event(void *payload, const struct flue_event *ev)
 {
 	struct server_run *run = payload;
 
-	if (ev->type == FLUE_EVENT_RUN_END &&
-	    strstr(ev->json, "\"task_id\":") == NULL)
+	if (ev->type == FLUE_EVENT_RUN_END && ev->task_id == NULL)
 		__atomic_store_n(&run->saw_run_end, 1, __ATOMIC_RELEASE);
 	flue_runrec_event(run->rec, ev->json, ev->json_len);
 }
@@ -645,9 +635,9 @@ post_agent(struct flue_server *s, struct MHD_Connection *c,
 	busy = find_session_run(s, run->key);
 	/* A client that got run_end may send its next message before the
 	 * run's thread has let go of the session: wait for that, briefly. */
-	for (int64_t until = mono_ms() + 5000; busy != NULL &&
+	for (int64_t until = flue_mono_ms() + 5000; busy != NULL &&
 	     __atomic_load_n(&busy->saw_run_end, __ATOMIC_ACQUIRE) &&
-	     mono_ms() < until;) {
+	     flue_mono_ms() < until;) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -852,7 +842,7 @@ get_health(struct flue_server *s, struct MHD_Connection *c)
 	                       flue_version()));
 	json_object_object_add(o, "active_runs", json_object_new_int64(runs));
 	json_object_object_add(o, "uptime_ms", json_object_new_int64(
-	                       mono_ms() - s->started_ms));
+	                       flue_mono_ms() - s->started_ms));
 	return send_json(s, c, MHD_HTTP_OK, o, NULL);
 }
 
@@ -990,7 +980,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		rq = calloc(1, sizeof(*rq));
 		if (rq == NULL)
 			return MHD_NO;
-		rq->start_ms = mono_ms();
+		rq->start_ms = flue_mono_ms();
 		*con_cls = rq;
 		return MHD_YES;
 	}
@@ -1138,7 +1128,7 @@ flue_server_open(flue_server **out, flue_harness *harness,
 		s->token = strdup(token);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
-	s->started_ms = mono_ms();
+	s->started_ms = flue_mono_ms();
 	if (s->host == NULL) {
 		rc = flue_error_set(err, FLUE_ENOMEM, "out of memory");
 		goto fail;
@@ -1241,7 +1231,7 @@ wait_idle(struct flue_server *s, int64_t deadline)
 	int idle;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->n_runs > 0 && mono_ms() < deadline) {
+	while (s->n_runs > 0 && flue_mono_ms() < deadline) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -1271,7 +1261,7 @@ flue_server_shutdown(flue_server *s)
 	fd = MHD_quiesce_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	if (!wait_idle(s, mono_ms() + s->opts.grace_ms)) {
+	if (!wait_idle(s, flue_mono_ms() + s->opts.grace_ms)) {
 		server_log(s, "cancelling %" PRId64 " runs still going after %"
 		           PRId64 " ms", flue_server_active_runs(s),
 		           s->opts.grace_ms);
@@ -1279,7 +1269,7 @@ flue_server_shutdown(flue_server *s)
 		for (struct server_run *r = s->runs; r != NULL; r = r->next)
 			flue_cancel_trigger(r->cancel);
 		pthread_mutex_unlock(&s->lock);
-		wait_idle(s, mono_ms() + 60000);
+		wait_idle(s, flue_mono_ms() + 60000);
 	}
 	reap(s);
 	flue_runlog_wake_all(s->runlog);

@@ -191,6 +191,9 @@ struct flue_event {
 	const char *tool_name;       /* tool_start, tool_end */
 	const char *tool_call_id;
 	int is_error;                /* tool_end */
+	const char *task_id;         /* the task the event comes from (its
+	                                json has task_id, parent_session and
+	                                depth); NULL for the call's own */
 };
 
 /* Called one event at a time: on the thread that made the call, or, for
