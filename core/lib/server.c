@@ -622,9 +622,12 @@ post_agent(struct flue_server *s, struct MHD_Connection *c,
 		return send_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		                  "agent_invalid", "%s", err.message);
 	}
-	if (flue_session_open(&run->session, run->agent, id, &err) != 0 ||
+	/* asprintf leaves its pointer undefined when it fails. */
+	if (asprintf(&run->key, "%s/%s", agent_name, id) < 0)
+		run->key = NULL;
+	if (run->key == NULL ||
+	    flue_session_open(&run->session, run->agent, id, &err) != 0 ||
 	    flue_cancel_new(&run->cancel, &err) != 0 ||
-	    asprintf(&run->key, "%s/%s", agent_name, id) < 0 ||
 	    (run->payload = strdup(empty ? "{}" : rq->body)) == NULL) {
 		run_free(run);
 		return send_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
