@@ -98,14 +98,14 @@ teardown(void)
 START_TEST(wrong_major_is_refused)
 {
 	expect_refusal("fx-wrong-major", FLUE_EABI,
-	               "built for plugin ABI 2.0, but this flue supports ABI 1.0");
+	               "built for plugin ABI 2.0, but this flue supports ABI 1.1");
 }
 END_TEST
 
 START_TEST(newer_minor_is_refused)
 {
 	expect_refusal("fx-newer-minor", FLUE_EABI,
-	               "needs plugin ABI 1.7, but this flue provides ABI 1.0");
+	               "needs plugin ABI 1.7, but this flue provides ABI 1.1");
 }
 END_TEST
 

@@ -156,14 +156,29 @@ fake_cancel_fd(const struct flue_cancel *cancel)
 	return cancel == NULL ? -1 : cancel->fd;
 }
 
+static struct flue_host_paths fake_paths;
+
+void
+fake_host_set_paths(const char *project_dir, const char *state_dir)
+{
+	fake_paths.size = sizeof(fake_paths);
+	fake_paths.project_dir = project_dir;
+	fake_paths.state_dir = state_dir;
+}
+
 static const void *
 fake_interface(const struct flue_host *host, const char *name,
                uint32_t *out_version)
 {
 	(void)host;
-	(void)name;
 	if (out_version != NULL)
 		*out_version = 0;
+	if (name != NULL && strcmp(name, FLUE_HOST_PATHS) == 0 &&
+	    fake_paths.project_dir != NULL) {
+		if (out_version != NULL)
+			*out_version = FLUE_HOST_PATHS_VERSION;
+		return &fake_paths;
+	}
 	return NULL;
 }
 

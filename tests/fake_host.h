@@ -19,6 +19,10 @@
 /* The host table (static; plugin_name is "test"). */
 const struct flue_host *fake_host(void);
 
+/* What the "flue.paths" interface answers (both borrowed; NULL: no
+ * project, the interface is absent). */
+void fake_host_set_paths(const char *project_dir, const char *state_dir);
+
 /* Forget captured log lines, error-rule violations and the peak. */
 void fake_host_reset(void);
 

@@ -281,6 +281,8 @@ flue_harness_open(flue_harness **out,
 	rc = flue_loader_new(&harness->loader, dirs.dirs, dirs.n, err);
 	if (rc != 0)
 		goto fail;
+	flue_loader_set_paths(harness->loader, harness->project.root,
+	                      harness->project.state);
 	plugins = opts.plugins;
 	if (plugins == NULL && harness->project.config.plugins != NULL) {
 		config_plugins = string_list(harness->project.config.plugins);

@@ -88,11 +88,19 @@ static const void *
 host_interface(const struct flue_host *host, const char *name,
                uint32_t *out_version)
 {
-	/* No optional host services in ABI 1.0. */
-	(void)host;
-	(void)name;
+	const struct flue_host_paths *paths = host ? host->context : NULL;
+
 	if (out_version != NULL)
 		*out_version = 0;
+	if (name == NULL)
+		return NULL;
+	/* context is the loader's paths when the harness has a project. */
+	if (strcmp(name, FLUE_HOST_PATHS) == 0 && paths != NULL &&
+	    paths->project_dir != NULL) {
+		if (out_version != NULL)
+			*out_version = FLUE_HOST_PATHS_VERSION;
+		return paths;
+	}
 	return NULL;
 }
 

@@ -44,6 +44,8 @@ struct flue_loader {
 	size_t n_plugins;
 	struct report *reports;          /* owned */
 	size_t n_reports;
+	struct flue_host_paths paths;    /* strings borrowed from the harness;
+	                                    lent to every plugin's host */
 };
 
 /* ---- libltdl set-up, shared by every loader in the process ---------- */
@@ -564,6 +566,15 @@ find_by_path(struct flue_loader *loader, const char *path)
 	return NULL;
 }
 
+void
+flue_loader_set_paths(struct flue_loader *loader, const char *project_dir,
+                      const char *state_dir)
+{
+	loader->paths.size = sizeof(loader->paths);
+	loader->paths.project_dir = project_dir;
+	loader->paths.state_dir = state_dir;
+}
+
 struct flue_loaded_plugin *
 flue_loader_find(struct flue_loader *loader, const char *name, uint32_t kind)
 {
@@ -643,6 +654,8 @@ load_file(struct flue_loader *loader, const char *path,
 	loader->plugins = grown;
 	plugin->handle = handle;
 	flue_host_init(&plugin->host, plugin->name);
+	if (loader->paths.project_dir != NULL)
+		plugin->host.context = &loader->paths;
 	rc = plugin->desc->create(&plugin->host,
 	                          options_json ? options_json : "{}",
 	                          &plugin->instance, &create_err);

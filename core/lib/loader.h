@@ -30,6 +30,10 @@ struct flue_loader_dir {
 int flue_loader_new(struct flue_loader **out,
                     const struct flue_loader_dir *dirs, size_t n_dirs,
                     struct flue_error *err);
+/* What the host's "flue.paths" interface tells plugins loaded from now
+ * on.  Both strings are borrowed and must outlive the loader. */
+void flue_loader_set_paths(struct flue_loader *loader, const char *project_dir,
+                           const char *state_dir);
 /* Destroy every instance (newest first), unload every plugin. */
 void flue_loader_free(struct flue_loader *loader);
 

@@ -15,6 +15,9 @@
  * plugin hands flue (descriptor, operation tables) carry a size that flue
  * checks before reading members added later.
  *
+ *   1.1  2026-11-23  Named interfaces: the host's "flue.paths" (project and
+ *                    state folders) and a sandbox plugin's
+ *                    "flue.sandbox.manage" (list, stop, snapshot, remove).
  *   1.0  2026-11-22  First ABI: descriptor, host table, sandbox operations,
  *                    provider streaming shape, tool declarations/calls.
  *
@@ -55,7 +58,7 @@ extern "C" {
 #endif
 
 #define FLUE_PLUGIN_ABI_MAJOR 1
-#define FLUE_PLUGIN_ABI_MINOR 0
+#define FLUE_PLUGIN_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define FLUE_PLUGIN_ENTRY_SYMBOL "flue_plugin_entry"
@@ -284,6 +287,61 @@ struct flue_sandbox_ops {
 	 * saying so.  Cancellation returns FLUE_ECANCELED and no result. */
 	int (*exec)(void *workspace, const struct flue_exec_request *request,
 	            struct flue_exec_result *out, struct flue_error *err);
+};
+
+/* ------------------------------------------------------------------ */
+/* Named interfaces (ABI 1.1)                                          */
+/* ------------------------------------------------------------------ */
+
+/* host->interface(host, FLUE_HOST_PATHS, &version): where the project
+ * lives, for plugins that keep state between runs (e.g. snapshot ids).
+ * [borrowed], valid until destroy().  NULL when flue runs without a
+ * project. */
+#define FLUE_HOST_PATHS "flue.paths"
+#define FLUE_HOST_PATHS_VERSION 1u
+struct flue_host_paths {
+	uint32_t size;            /* sizeof(struct flue_host_paths) */
+	uint32_t reserved;
+	const char *project_dir;  /* absolute */
+	const char *state_dir;    /* absolute, <project>/.flue/state; may not
+	                             exist yet */
+};
+
+/* One sandbox or snapshot a plugin manages remotely.  Every string is
+ * [borrowed] for the duration of the callback; any may be NULL but
+ * kind and id. */
+struct flue_sandbox_entry {
+	uint32_t size;            /* sizeof(struct flue_sandbox_entry) */
+	uint32_t reserved;
+	const char *kind;         /* "sandbox" or "snapshot" */
+	const char *id;           /* what stop/snapshot/remove take */
+	const char *status;       /* e.g. "running", "stopped", "created" */
+	const char *detail;       /* one line for people: runtime, source... */
+	int64_t created_ms;       /* ms since the epoch, 0 if unknown */
+};
+
+/* Return 0 to go on, non-zero to stop listing (list returns that value). */
+typedef int (*flue_sandbox_entry_fn)(void *payload,
+                                     const struct flue_sandbox_entry *entry);
+
+/* plugin->interface(FLUE_SANDBOX_MANAGE, &version), for `flue sandbox
+ * list|stop|snapshot|rm`.  Every member takes the plugin's instance and
+ * is [main]. */
+#define FLUE_SANDBOX_MANAGE "flue.sandbox.manage"
+#define FLUE_SANDBOX_MANAGE_VERSION 1u
+struct flue_sandbox_manage_ops {
+	uint32_t size;   /* sizeof(struct flue_sandbox_manage_ops) */
+	uint32_t reserved;
+	/* The sandboxes flue made and the snapshots it keeps. */
+	int (*list)(void *instance, flue_sandbox_entry_fn fn, void *payload,
+	            struct flue_error *err);
+	/* Stop a sandbox's running VM; its files and record stay. */
+	int (*stop)(void *instance, const char *id, struct flue_error *err);
+	/* Snapshot a sandbox; *out_id [transferred] is the snapshot's id. */
+	int (*snapshot)(void *instance, const char *id, char **out_id,
+	                struct flue_error *err);
+	/* Delete a sandbox or a snapshot (and forget it). */
+	int (*remove)(void *instance, const char *id, struct flue_error *err);
 };
 
 /* ------------------------------------------------------------------ */
