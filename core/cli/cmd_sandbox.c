@@ -1,6 +1,9 @@
 /* flue sandbox exec: run one shell command in a sandbox workspace, with
  * its output streamed as it comes.  A smoke test for any sandbox plugin,
- * and a handy way to poke at a remote workspace. */
+ * and a handy way to poke at a remote workspace.
+ *
+ * flue sandbox list|stop|snapshot|rm: manage what a remote sandbox
+ * plugin (vercel) keeps: sandboxes left running and setup snapshots. */
 #include "config.h"
 
 #include <getopt.h>
@@ -9,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -16,7 +20,16 @@
 void
 cmd_sandbox_help(void)
 {
-	printf("Usage: flue sandbox exec [options] [--] COMMAND...\n\n"
+	printf("Usage: flue sandbox exec [options] [--] COMMAND...\n"
+	       "       flue sandbox list [--sandbox NAME] [--env FILE]\n"
+	       "       flue sandbox stop|snapshot|rm ID... [--sandbox NAME] "
+	       "[--env FILE]\n\n"
+	       "list shows the sandboxes flue made and the setup snapshots it "
+	       "keeps (for\n`snapshot: reuse`); stop stops a sandbox's VM, "
+	       "snapshot takes a snapshot\nof it (which stops it too) and "
+	       "prints its id, rm deletes a sandbox or a\nsnapshot (snap_...). "
+	       "These need a remote sandbox plugin; --sandbox\ndefaults to "
+	       "vercel, and --env FILE loads its credentials.\n\n"
 	       "Opens a workspace through a sandbox plugin and runs COMMAND "
 	       "there with\n`bash -c`, streaming its output.  The exit status "
 	       "is the command's (124\nwhen the timeout killed it).\n\n"
@@ -171,6 +184,133 @@ out:
 	return rc;
 }
 
+static int
+print_entry(void *payload, const struct flue_sandbox_entry *e)
+{
+	char when[32] = "";
+	int *printed = payload;
+
+	if ((*printed)++ == 0)
+		printf("%-9s %-40s %-12s %-16s %s\n", "KIND", "ID", "STATUS",
+		       "CREATED", "DETAIL");
+	if (e->created_ms > 0) {
+		time_t t = (time_t)(e->created_ms / 1000);
+		struct tm tm;
+
+		if (localtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	}
+	printf("%-9s %-40s %-12s %-16s %s\n", e->kind, e->id,
+	       e->status ? e->status : "-", when[0] ? when : "-",
+	       e->detail ? e->detail : "");
+	return 0;
+}
+
+static int
+cmd_sandbox_manage(const char *sub, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_HARNESS_LONG_OPTIONS,
+		{"sandbox", required_argument, NULL, 's'},
+		{"env", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli_harness_args hargs = {0};
+	struct flue_error err = {0};
+	flue_harness *harness = NULL;
+	const char *sandbox = "vercel";
+	const char *sandbox_list[2] = {NULL, NULL};
+	char **env_files = NULL;
+	size_t n_env = 0;
+	int opt, rc = CLI_USAGE, listing = strcmp(sub, "list") == 0;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int handled = cli_harness_option(&hargs, opt, optarg);
+
+		if (handled != 0)
+			continue;
+		switch (opt) {
+		case 'h': cmd_sandbox_help(); rc = CLI_OK; goto out;
+		case 's': sandbox = optarg; break;
+		case 'e':
+			if ((rc = cli_add_env_file(&env_files, &n_env, optarg)) !=
+			    CLI_OK)
+				goto out;
+			break;
+		default:
+			rc = cli_usage("sandbox", "unknown or incomplete option "
+			               "'%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (listing && optind < argc) {
+		rc = cli_usage("sandbox", "list takes no arguments");
+		goto out;
+	}
+	if (!listing && optind >= argc) {
+		rc = cli_usage("sandbox", "%s needs the id of a sandbox or "
+		               "snapshot (see `flue sandbox list`)", sub);
+		goto out;
+	}
+	sandbox_list[0] = sandbox;
+	if (hargs.n_plugins == 0)
+		hargs.plugins = sandbox_list;
+	if ((rc = cli_harness_open(&hargs, 0, &harness)) != CLI_OK)
+		goto out;
+	if (hargs.plugins == sandbox_list)
+		hargs.plugins = NULL;
+	if ((rc = cli_load_envs(harness, env_files, n_env)) != CLI_OK)
+		goto out;
+	rc = CLI_OK;
+	if (listing) {
+		int printed = 0;
+
+		if (flue_sandbox_list(harness, sandbox, print_entry, &printed,
+		                      &err) != 0) {
+			cli_error("%s", err.message);
+			rc = CLI_FAILED;
+		} else if (printed == 0) {
+			fprintf(stderr, "flue: no sandboxes or snapshots\n");
+		}
+		goto out;
+	}
+	for (int i = optind; i < argc; i++) {
+		char *snap = NULL;
+		int r;
+
+		if (strcmp(sub, "stop") == 0)
+			r = flue_sandbox_stop(harness, sandbox, argv[i], &err);
+		else if (strcmp(sub, "snapshot") == 0)
+			r = flue_sandbox_snapshot(harness, sandbox, argv[i], &snap,
+			                          &err);
+		else
+			r = flue_sandbox_remove(harness, sandbox, argv[i], &err);
+		if (r != 0) {
+			cli_error("%s %s: %s", sub, argv[i], err.message);
+			rc = CLI_FAILED;
+		} else if (snap != NULL) {
+			printf("%s\n", snap);
+		} else {
+			fprintf(stderr, "flue: %s: %s\n", argv[i],
+			        strcmp(sub, "stop") == 0 ? "stopped" : "removed");
+		}
+		free(snap);
+	}
+out:
+	if (harness != NULL)
+		flue_harness_close(harness);
+	if (hargs.plugins == sandbox_list)
+		hargs.plugins = NULL;
+	cli_harness_args_free(&hargs);
+	for (size_t i = 0; i < n_env; i++)
+		free(env_files[i]);
+	free(env_files);
+	return rc;
+}
+
 int
 cmd_sandbox(int argc, char **argv)
 {
@@ -189,14 +329,20 @@ cmd_sandbox(int argc, char **argv)
 	struct exec_args a = {0};
 	int opt, rc = CLI_USAGE;
 
+	if (argc >= 2 && (strcmp(argv[1], "list") == 0 ||
+	                  strcmp(argv[1], "stop") == 0 ||
+	                  strcmp(argv[1], "snapshot") == 0 ||
+	                  strcmp(argv[1], "rm") == 0))
+		return cmd_sandbox_manage(argv[1], argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "exec") != 0) {
 		if (argc >= 2 && cli_is_help(argv[1])) {
 			cmd_sandbox_help();
 			return CLI_OK;
 		}
 		return cli_usage("sandbox", argc < 2 ? "missing subcommand "
-		                 "(exec)" : "unknown subcommand '%s'; expected "
-		                 "'exec'", argc < 2 ? "" : argv[1]);
+		                 "(exec, list, stop, snapshot or rm)" :
+		                 "unknown subcommand '%s'; expected exec, list, "
+		                 "stop, snapshot or rm", argc < 2 ? "" : argv[1]);
 	}
 	argc--;
 	argv++;

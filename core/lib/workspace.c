@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,4 +224,85 @@ flue_workspace_raw(const flue_workspace *ws,
 {
 	*out_ops = ws->ops;
 	*out_handle = ws->handle;
+}
+
+/* ---- remote sandboxes -------------------------------------------------- */
+
+static int
+manage_ops(flue_harness *harness, const char *sandbox,
+           const struct flue_sandbox_manage_ops **out, void **instance,
+           struct flue_error *err)
+{
+	struct flue_loaded_plugin *plugin;
+	const struct flue_sandbox_manage_ops *ops = NULL;
+	uint32_t version = 0;
+	int rc;
+
+	rc = flue_harness_plugin(harness, sandbox, &plugin, err);
+	if (rc != 0)
+		return rc;
+	if (plugin->desc->kind != FLUE_PLUGIN_SANDBOX)
+		return flue_error_set(err, FLUE_EINVAL,
+		        "plugin '%s' is a %s plugin, not a sandbox", plugin->name,
+		        flue_plugin_kind_name(plugin->desc->kind));
+	if (plugin->desc->interface != NULL)
+		ops = plugin->desc->interface(FLUE_SANDBOX_MANAGE, &version);
+	if (ops == NULL || version < 1 || ops->size <
+	    offsetof(struct flue_sandbox_manage_ops, remove) +
+	    sizeof(ops->remove))
+		return flue_error_set(err, FLUE_ENOTSUP,
+		        "sandbox plugin '%s' has no remote sandboxes to manage "
+		        "(it lacks the %s interface); try --sandbox vercel",
+		        plugin->name, FLUE_SANDBOX_MANAGE);
+	*out = ops;
+	*instance = plugin->instance;
+	return 0;
+}
+
+#define MANAGE_CALL(call) \
+	do { \
+		const struct flue_sandbox_manage_ops *ops; \
+		void *instance; \
+		int rc = manage_ops(harness, sandbox, &ops, &instance, err); \
+		if (rc != 0) \
+			return rc; \
+		flue_error_clear(err); \
+		pthread_mutex_lock(&main_lock); \
+		rc = (call); \
+		pthread_mutex_unlock(&main_lock); \
+		if (rc != 0 && err->message[0] == '\0') \
+			flue_error_set(err, rc < 0 ? rc : FLUE_ERROR, \
+			               "sandbox %s: the operation failed", sandbox); \
+		return rc; \
+	} while (0)
+
+FLUE_API int
+flue_sandbox_list(flue_harness *harness, const char *sandbox,
+                  flue_sandbox_entry_fn fn, void *payload,
+                  struct flue_error *err)
+{
+	MANAGE_CALL(ops->list(instance, fn, payload, err));
+}
+
+FLUE_API int
+flue_sandbox_stop(flue_harness *harness, const char *sandbox, const char *id,
+                  struct flue_error *err)
+{
+	MANAGE_CALL(ops->stop(instance, id, err));
+}
+
+FLUE_API int
+flue_sandbox_snapshot(flue_harness *harness, const char *sandbox,
+                      const char *id, char **out_snapshot_id,
+                      struct flue_error *err)
+{
+	*out_snapshot_id = NULL;
+	MANAGE_CALL(ops->snapshot(instance, id, out_snapshot_id, err));
+}
+
+FLUE_API int
+flue_sandbox_remove(flue_harness *harness, const char *sandbox,
+                    const char *id, struct flue_error *err)
+{
+	MANAGE_CALL(ops->remove(instance, id, err));
 }

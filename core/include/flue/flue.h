@@ -400,6 +400,23 @@ void flue_server_shutdown(flue_server *server);
 /* Shut down if needed and free. */
 void flue_server_close(flue_server *server);
 
+/* ---- remote sandboxes ------------------------------------------------ */
+
+/* What a sandbox plugin with the "flue.sandbox.manage" interface (such
+ * as vercel) manages remotely: the sandboxes flue made and the snapshots
+ * it keeps.  A plugin without it gives FLUE_ENOTSUP.  ids are what list
+ * reports; *out_snapshot_id is freed with free(). */
+int flue_sandbox_list(flue_harness *harness, const char *sandbox,
+                      flue_sandbox_entry_fn fn, void *payload,
+                      struct flue_error *err);
+int flue_sandbox_stop(flue_harness *harness, const char *sandbox,
+                      const char *id, struct flue_error *err);
+int flue_sandbox_snapshot(flue_harness *harness, const char *sandbox,
+                          const char *id, char **out_snapshot_id,
+                          struct flue_error *err);
+int flue_sandbox_remove(flue_harness *harness, const char *sandbox,
+                        const char *id, struct flue_error *err);
+
 /* ---- workspaces ------------------------------------------------------ */
 
 typedef struct flue_workspace flue_workspace;
