@@ -694,16 +694,6 @@ run_command(struct vc_workspace *ws, const struct run_spec *s,
 		} else {
 			vc_response_clear(host, &resp);
 		}
-		if (rc == 0 && !r.finished && r.stream_error[0] != '\0' &&
-		    r.out[0].len + r.out[1].len == 0 && !resumed &&
-		    (strcmp(r.stream_error, "sandbox_stopped") == 0 ||
-		     strcmp(r.stream_error, "sandbox_stream_closed") == 0)) {
-			run_clear(&r);
-			resumed = 1;
-			if ((rc = resume(ws, err)) != 0)
-				return rc;
-			continue;
-		}
 		break;
 	}
 	if (r.kill_wanted && !r.deadline_hit) {
