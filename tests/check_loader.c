@@ -98,7 +98,7 @@ teardown(void)
 START_TEST(wrong_major_is_refused)
 {
 	expect_refusal("fx-wrong-major", FLUE_EABI,
-	               "built for plugin ABI 2.0, but this flue supports ABI 1.1");
+	               "built for plugin ABI 2.1, but this flue supports ABI 1.1");
 }
 END_TEST
 

@@ -15,7 +15,7 @@ expect "help" 0 'Commands:.*' -- "$flue" --help
 expect "help lists plugins" 0 'plugins +list the plugins' -- "$flue" --help
 expect "help documents exit codes" 0 '2 +usage error' -- "$flue" --help
 expect "no arguments is a usage error" 2 'Usage: flue' -- "$flue"
-expect "version" 0 '^flue [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.0\)$' -- "$flue" --version
+expect "version" 0 '^flue [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.1\)$' -- "$flue" --version
 expect "command help" 0 'Usage: flue plugins' -- "$flue" plugins --help
 expect "help command" 0 'Usage: flue sandbox exec' -- "$flue" help sandbox
 expect "unknown command" 2 "unknown command 'frobnicate'" -- "$flue" frobnicate
@@ -24,12 +24,12 @@ expect "unknown global option" 2 "unknown option '--bogus'" -- "$flue" --bogus
 expect "unknown command option" 2 "unknown or incomplete option '--bogus'" -- "$flue" plugins --bogus
 expect "stray argument" 2 "unexpected argument 'x'" -- "$flue" plugins x
 
-expect "plugins lists local" 0 'local +sandbox +[0-9.]+ +ABI 1\.0 +loaded' -- "$flue" plugins
+expect "plugins lists local" 0 'local +sandbox +[0-9.]+ +ABI 1\.1 +loaded' -- "$flue" plugins
 expect "plugins shows the file" 0 "file: $FLUE_TEST_PLUGIN_DIR/local.so \(FLUE_PLUGIN_PATH\)" -- "$flue" plugins
 expect "plugins shows search path" 0 "1\. $FLUE_TEST_PLUGIN_DIR" -- "$flue" plugins
 
-expect "refused: wrong major" 0 'fx-wrong-major.so was built for plugin ABI 2\.0, but this flue supports ABI 1\.0' -- "$flue" plugins --plugin-path "$fx"
-expect "refused: newer minor" 0 'fx-newer-minor.so needs plugin ABI 1\.7, but this flue provides ABI 1\.0' -- "$flue" plugins --plugin-path "$fx"
+expect "refused: wrong major" 0 'fx-wrong-major.so was built for plugin ABI 2\.1, but this flue supports ABI 1\.1' -- "$flue" plugins --plugin-path "$fx"
+expect "refused: newer minor" 0 'fx-newer-minor.so needs plugin ABI 1\.7, but this flue provides ABI 1\.1' -- "$flue" plugins --plugin-path "$fx"
 expect "refused: short" 0 'fx-short.so has a 16-byte descriptor' -- "$flue" plugins --plugin-path "$fx"
 expect "refused: no entry" 0 'fx-no-entry.so does not export flue_plugin_entry' -- "$flue" plugins --plugin-path "$fx"
 expect "refused: create fails" 0 'fx-create-fails.so \(fx-create-fails\) failed to start: no credentials' -- "$flue" plugins --plugin-path "$fx"
@@ -49,7 +49,7 @@ expect "exec bad env" 2 '--env takes NAME=VALUE' -- "$flue" sandbox exec --env n
 expect "exec missing command" 2 'missing the command' -- "$flue" sandbox exec
 expect "sandbox unknown subcommand" 2 "unknown subcommand 'run'" -- "$flue" sandbox run
 expect "exec through a fixture plugin" 0 '^fixture ran: echo x$' -- "$flue" sandbox exec --plugin-path "$fx" --sandbox fx-good -- echo x
-expect "exec with a refused sandbox" 1 'fx-wrong-major.so was built for plugin ABI 2\.0' -- "$flue" sandbox exec --plugin-path "$fx" --sandbox fx-wrong-major -- true
+expect "exec with a refused sandbox" 1 'fx-wrong-major.so was built for plugin ABI 2\.1' -- "$flue" sandbox exec --plugin-path "$fx" --sandbox fx-wrong-major -- true
 expect "exec bad workspace option" 1 'cwd' -- "$flue" sandbox exec --options '{"cwd": "/no/such/dir"}' -- true
 
 finish

@@ -47,7 +47,7 @@ $CC ${FLUE_TEST_SANITIZER_FLAGS:-} -std=c99 -Wall -Wextra -Werror $cflags -o emb
 
 flue=$staging$bindir/flue
 out=$(FLUE_PLUGIN_PATH=$work "$flue" plugins 2>&1) || true
-grep -Eq 'hello +sandbox +1\.2\.3 +ABI 1\.0 +loaded' <<<"$out" ||
+grep -Eq 'hello +sandbox +1\.2\.3 +ABI 1\.1 +loaded' <<<"$out" ||
 	{ echo "FAIL: flue plugins does not list hello:"; echo "$out"; exit 1; }
 
 status=0

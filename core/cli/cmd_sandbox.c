@@ -305,9 +305,7 @@ out:
 	if (hargs.plugins == sandbox_list)
 		hargs.plugins = NULL;
 	cli_harness_args_free(&hargs);
-	for (size_t i = 0; i < n_env; i++)
-		free(env_files[i]);
-	free(env_files);
+	free(env_files);   /* the strings are argv's */
 	return rc;
 }
 

@@ -249,7 +249,8 @@ manage_ops(flue_harness *harness, const char *sandbox,
 		ops = plugin->desc->interface(FLUE_SANDBOX_MANAGE, &version);
 	if (ops == NULL || version < 1 || ops->size <
 	    offsetof(struct flue_sandbox_manage_ops, remove) +
-	    sizeof(ops->remove))
+	    sizeof(ops->remove) || ops->list == NULL || ops->stop == NULL ||
+	    ops->snapshot == NULL || ops->remove == NULL)
 		return flue_error_set(err, FLUE_ENOTSUP,
 		        "sandbox plugin '%s' has no remote sandboxes to manage "
 		        "(it lacks the %s interface); try --sandbox vercel",

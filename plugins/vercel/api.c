@@ -114,9 +114,10 @@ vc_client_set_auth(struct vc_client *c, const struct vc_auth *auth,
 	copy.token = strdup(auth->token);
 	copy.team_id = strdup(auth->team_id);
 	copy.project_id = strdup(auth->project_id);
+	copy.api_url = strdup(auth->api_url);
 	copy.kind = auth->kind;
 	if (copy.token == NULL || copy.team_id == NULL ||
-	    copy.project_id == NULL) {
+	    copy.project_id == NULL || copy.api_url == NULL) {
 		vc_auth_clear(&copy);
 		return vc_nomem(c->host, err);
 	}
@@ -613,13 +614,14 @@ build_url(struct vc_client *c, const struct vc_request *req)
 
 	pthread_mutex_lock(&c->lock);
 	team = vc_escape(c->auth.team_id ? c->auth.team_id : "");
+	if (team != NULL &&
+	    asprintf(&url, "%s%s?teamId=%s%s%s", c->auth.api_url ?
+	             c->auth.api_url : VC_DEFAULT_API, req->path, team,
+	             req->query ? "&" : "", req->query ? req->query : "") < 0)
+		url = NULL;
 	pthread_mutex_unlock(&c->lock);
 	if (team == NULL)
 		return NULL;
-	if (asprintf(&url, "%s%s?teamId=%s%s%s", c->config->api_url, req->path,
-	             team, req->query ? "&" : "", req->query ? req->query : "")
-	    < 0)
-		url = NULL;
 	free(team);
 	return url;
 }
@@ -733,7 +735,6 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 		}
 		handle_put(c, h, end == RUN_DONE);
 		curl_slist_free_all(headers);
-		free(url);
 
 		if (a.nomem) {
 			rc = vc_nomem(host, err);
@@ -757,9 +758,14 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 
 			resp->sent = !connect_failure(cc);
 			if (!resp->sent) {
+				char origin[256];
+
+				snprintf(origin, sizeof(origin), "%s", url);
+				if (strchr(origin, '?') != NULL)
+					*strchr(origin, '?') = '\0';
 				rc = host->error_set(err, FLUE_ERETRY,
 				        "vercel: %s: cannot reach %s (%s)", req->what,
-				        cfg->api_url, why);
+				        origin, why);
 				wait = 0;
 			} else if (resp->body_started) {
 				rc = host->error_set(err, FLUE_EIO,
@@ -807,7 +813,9 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 			        "vercel: %s: %s %s answered %ld%s%s%s%s", req->what,
 			        req->method, req->path, st, resp->code[0] ? " " : "",
 			        resp->code, message[0] ? ": " : "", message);
-			resp->sent = 1;
+			/* Only a 5xx may have done the work; a 4xx (429 too)
+			 * says the server refused it. */
+			resp->sent = st >= 500;
 			if (st == 429) {
 				int64_t ra = retry_after_ms(a.retry_after);
 
@@ -821,11 +829,12 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 				} else {
 					wait = ra > 0 ? ra : 0;
 				}
-			} else if (st >= 500 && req->idempotent) {
+			} else if ((st >= 500 && req->idempotent) || st == 408) {
 				wait = 0;
 			}
 		}
 		free(a.body);
+		free(url);
 		vc_lines_clear(&a.lines);
 		if (rc == 0 || wait < 0 || attempt + 1 >= attempts)
 			break;

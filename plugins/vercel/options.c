@@ -126,6 +126,21 @@ static const char *const config_keys[] = {
 	"max_retry_after", "connect_timeout", "defaults", NULL
 };
 
+/* An http(s) URL without trailing slashes (edited in place). */
+static int
+clean_api_url(const struct flue_host *host, char *url, const char *where,
+              struct flue_error *err)
+{
+	size_t n = strlen(url);
+
+	while (n > 0 && url[n - 1] == '/')
+		url[--n] = '\0';
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+		return host->error_set(err, FLUE_EINVAL,
+		                       "%s: '%s' is not an http(s) URL", where, url);
+	return 0;
+}
+
 static int
 config_string(const struct flue_host *host, json_object *obj, const char *key,
               char **out, struct flue_error *err)
@@ -164,7 +179,6 @@ vc_config_parse(const struct flue_host *host, const char *json,
                 struct vc_config *out, struct flue_error *err)
 {
 	json_object *obj = json_tokener_parse(json ? json : "{}"), *v;
-	const char *env;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -214,25 +228,8 @@ vc_config_parse(const struct flue_host *host, const char *json,
 		                          workspace_keys, err)) == 0)
 			out->defaults = json_object_get(v);
 	}
-	/* The API's address: settings, then the environment (tests and
-	 * proxies), then Vercel's. */
-	if (rc == 0 && out->api_url == NULL) {
-		env = getenv("FLUE_VERCEL_API_URL");
-		out->api_url = strdup(env && *env ? env : VC_DEFAULT_API);
-		if (out->api_url == NULL)
-			rc = vc_nomem(host, err);
-	}
-	if (rc == 0) {
-		size_t n = strlen(out->api_url);
-
-		while (n > 0 && out->api_url[n - 1] == '/')
-			out->api_url[--n] = '\0';
-		if (strncmp(out->api_url, "https://", 8) != 0 &&
-		    strncmp(out->api_url, "http://", 7) != 0)
-			rc = host->error_set(err, FLUE_EINVAL,
-			        "%s.api_url: '%s' is not an http(s) URL", VC_WHERE,
-			        out->api_url);
-	}
+	if (rc == 0 && out->api_url != NULL)
+		rc = clean_api_url(host, out->api_url, VC_WHERE ".api_url", err);
 	json_object_put(obj);
 	if (rc != 0)
 		vc_config_clear(out);
@@ -457,8 +454,8 @@ parse_source(const struct flue_host *host, json_object *v,
 			continue;
 		if (!json_object_is_type(x, json_type_string))
 			return host->error_set(err, FLUE_EINVAL,
-			        WS ".source.%s: expected a string (use "
-			        "\"{{env.NAME}}\" to keep it out of the file)", k);
+			        WS ".source.%s: expected a string (write "
+			        "\"${NAME}\" to take it from the environment)", k);
 		json_object_object_add(src, k, json_object_get(x));
 	}
 	if (strcmp(type, "tarball") == 0 &&
@@ -595,6 +592,7 @@ vc_options_parse(const struct flue_host *host, const struct vc_config *config,
 	out->tags = json_object_new_object();
 	out->runtime = strdup("node24");
 	out->timeout_ms = 30 * 60 * 1000;
+	out->snapshot_expiration_ms = -1;
 	if (out->ports == NULL || out->env == NULL || out->tags == NULL ||
 	    out->runtime == NULL)
 		rc = vc_nomem(host, err);
@@ -724,15 +722,31 @@ vc_auth_resolve(const struct flue_host *host, const struct vc_config *config,
 	const char *project = config->project_id ? config->project_id :
 	                      env_value("VERCEL_PROJECT_ID");
 	const char *oidc = env_value("VERCEL_OIDC_TOKEN");
+	const char *url = config->api_url ? config->api_url :
+	                  env_value("FLUE_VERCEL_API_URL");
 	json_object *claims, *v;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* The address too is read at each open, so an --env file can set
+	 * FLUE_VERCEL_API_URL (tests, proxies). */
+	out->api_url = strdup(url ? url : VC_DEFAULT_API);
+	if (out->api_url == NULL)
+		return vc_nomem(host, err);
+	if ((rc = clean_api_url(host, out->api_url, config->api_url ?
+	                        VC_WHERE ".api_url" : "FLUE_VERCEL_API_URL",
+	                        err)) != 0) {
+		vc_auth_clear(out);
+		return rc;
+	}
 	if (token != NULL) {
-		if (team == NULL || project == NULL)
+		if (team == NULL || project == NULL) {
+			vc_auth_clear(out);
 			return host->error_set(err, FLUE_EAUTH,
 			        "vercel: an access token needs a team id and a project "
 			        "id too: set VERCEL_TEAM_ID and VERCEL_PROJECT_ID (or "
 			        "%s.team_id and project_id)", VC_WHERE);
+		}
 		out->token = strdup(token);
 		out->team_id = strdup(team);
 		out->project_id = strdup(project);
@@ -742,10 +756,12 @@ vc_auth_resolve(const struct flue_host *host, const struct vc_config *config,
 		int64_t exp = 0;
 
 		claims = jwt_claims(oidc);
-		if (claims == NULL)
+		if (claims == NULL) {
+			vc_auth_clear(out);
 			return host->error_set(err, FLUE_EAUTH,
 			        "vercel: VERCEL_OIDC_TOKEN is not a JWT; run `vercel "
 			        "env pull` to get a fresh one");
+		}
 		if (json_object_object_get_ex(claims, "owner_id", &v))
 			owner = json_object_get_string(v);
 		if (json_object_object_get_ex(claims, "project_id", &v))
@@ -754,6 +770,7 @@ vc_auth_resolve(const struct flue_host *host, const struct vc_config *config,
 			exp = json_object_get_int64(v);
 		if (owner == NULL || proj == NULL) {
 			json_object_put(claims);
+			vc_auth_clear(out);
 			return host->error_set(err, FLUE_EAUTH,
 			        "vercel: VERCEL_OIDC_TOKEN has no owner_id or "
 			        "project_id claim; run `vercel link` and `vercel env "
@@ -767,6 +784,7 @@ vc_auth_resolve(const struct flue_host *host, const struct vc_config *config,
 			gmtime_r(&t, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
 			json_object_put(claims);
+			vc_auth_clear(out);
 			return host->error_set(err, FLUE_EAUTH,
 			        "vercel: VERCEL_OIDC_TOKEN expired at %s; run `vercel "
 			        "env pull` for a new one (local tokens last 12 hours)",
@@ -778,6 +796,7 @@ vc_auth_resolve(const struct flue_host *host, const struct vc_config *config,
 		out->kind = "OIDC token";
 		json_object_put(claims);
 	} else {
+		vc_auth_clear(out);
 		return host->error_set(err, FLUE_EAUTH,
 		        "vercel: no credentials: set VERCEL_OIDC_TOKEN (`vercel "
 		        "env pull` writes it to .env.local; pass --env .env.local) "
@@ -797,6 +816,7 @@ vc_auth_clear(struct vc_auth *a)
 	free(a->token);
 	free(a->team_id);
 	free(a->project_id);
+	free(a->api_url);
 	memset(a, 0, sizeof(*a));
 }
 

@@ -18,15 +18,21 @@ char *
 vc_snapshot_key(const struct vc_options *o)
 {
 	uint64_t h = 1469598103934665603ull;
-	const char *parts[4];
+	const char *parts[6];
 	char *out;
 
+	/* Everything that shapes the set-up files: a change to any of them
+	 * means a new snapshot. */
 	parts[0] = o->runtime ? o->runtime : "";
-	parts[1] = o->source_url ? o->source_url : "";
-	parts[2] = o->source_revision ? o->source_revision : "";
-	parts[3] = o->setup ? json_object_to_json_string_ext(o->setup,
-	                      JSON_C_TO_STRING_PLAIN) : "";
-	for (int i = 0; i < 4; i++) {
+	parts[1] = o->source ? json_object_to_json_string_ext(o->source,
+	           JSON_C_TO_STRING_PLAIN) : "";
+	parts[2] = o->setup ? json_object_to_json_string_ext(o->setup,
+	           JSON_C_TO_STRING_PLAIN) : "";
+	parts[3] = o->sudo ? "sudo" : "";
+	parts[4] = o->env ? json_object_to_json_string_ext(o->env,
+	           JSON_C_TO_STRING_PLAIN) : "";
+	parts[5] = o->source_revision ? o->source_revision : "";
+	for (int i = 0; i < 6; i++) {
 		for (const unsigned char *p = (const unsigned char *)parts[i]; *p;
 		     p++) {
 			h ^= *p;

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,19 +15,6 @@
 
 #include "vercel.h"
 
-/* A PAX header is needed when the name does not fit ustar's fields or
- * is not plain ASCII (tar-stream, the SDK's writer, does the same). */
-static int
-needs_pax(const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		if (*p >= 0x80)
-			return 1;
-	return n >= 100;
-}
-
 int
 vc_tarball_one(const struct flue_host *host, const char *path,
                const void *data, size_t len, unsigned mode, FILE **out,
@@ -35,6 +23,7 @@ vc_tarball_one(const struct flue_host *host, const char *path,
 	struct archive *a;
 	struct archive_entry *e;
 	const char *name = path;
+	locale_t utf8, old = (locale_t)0;
 	FILE *f;
 	long size;
 	int ok;
@@ -59,6 +48,12 @@ vc_tarball_one(const struct flue_host *host, const char *path,
 		fclose(f);
 		return vc_nomem(host, err);
 	}
+	/* libarchive converts names through the locale; a UTF-8 one for
+	 * this thread alone (the process's locale is not ours to change)
+	 * keeps non-ASCII names intact whatever LANG says. */
+	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (utf8 != (locale_t)0)
+		old = uselocale(utf8);
 	/* The restricted pax writer uses ustar headers and adds a PAX
 	 * record only for the names that need one. */
 	ok = archive_write_set_format_pax_restricted(a) == ARCHIVE_OK &&
@@ -66,9 +61,7 @@ vc_tarball_one(const struct flue_host *host, const char *path,
 	     archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK &&
 	     archive_write_open_FILE(a, f) == ARCHIVE_OK;
 	if (ok) {
-		archive_entry_set_pathname(e, name);
-		if (needs_pax(name))
-			archive_entry_set_pathname_utf8(e, name);
+		archive_entry_set_pathname_utf8(e, name);
 		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, mode & 07777);
 		archive_entry_set_size(e, (la_int64_t)len);
@@ -89,6 +82,10 @@ vc_tarball_one(const struct flue_host *host, const char *path,
 	}
 	if (ok)
 		ok = archive_write_close(a) == ARCHIVE_OK;
+	if (utf8 != (locale_t)0) {
+		uselocale(old);
+		freelocale(utf8);
+	}
 	if (!ok) {
 		host->error_set(err, FLUE_EIO, "cannot build the upload of %s: %s",
 		                path, archive_error_string(a) ?

@@ -26,7 +26,8 @@
 #define VC_OUTPUT_LIMIT ((size_t)16 << 20)
 #define VC_FS_OUTPUT_LIMIT ((size_t)64 << 20)
 #define VC_DEADLINE_GRACE_MS 5000      /* past the server's own timeout */
-#define VC_ATTACH_WINDOW_MS 60000      /* a retried command's start */
+#define VC_ATTACH_WINDOW_MS 10000      /* clock skew allowed when a
+                                          retried command is looked for */
 
 struct vc_instance {
 	const struct flue_host *host;      /* borrowed */
@@ -199,7 +200,8 @@ adopt(struct vc_workspace *ws, json_object *answer, struct flue_error *err)
 			             json_object_get_int(p), url) < 0)
 				return nomem(ws->inst, err);
 			ws->port_env[ws->n_port_env++] = line;
-			host->log(host, FLUE_LOG_INFO, "sandbox %s: port %d is %s",
+			/* Shown by default: the user needs the address. */
+			host->log(host, FLUE_LOG_WARN, "sandbox %s: port %d is %s",
 			          ws->name, json_object_get_int(p), url);
 		}
 	}
@@ -545,6 +547,9 @@ find_started(struct vc_workspace *ws, const struct run_spec *s,
 			           json_object_array_get_idx(args, 1)), s->command) != 0)
 				continue;
 			if (!json_object_object_get_ex(c, "startedAt", &t))
+				continue;
+			if (s->cwd != NULL && get_string(c, "cwd") != NULL &&
+			    strcmp(get_string(c, "cwd"), s->cwd) != 0)
 				continue;
 			started = json_object_get_int64(t);
 			if (started + VC_ATTACH_WINDOW_MS < sent_epoch_ms ||
@@ -953,6 +958,16 @@ create_named(struct vc_workspace *ws, const char *name, const char *snapshot,
 				vc_response_clear(host, &resp);
 				continue;
 			}
+		} else if (resp.status == 409 && ws->opts.name != NULL) {
+			char copy[FLUE_ERROR_MESSAGE_MAX];
+
+			/* A name the user chose may be another session's live
+			 * sandbox: never delete it on a guess. */
+			snprintf(copy, sizeof(copy), "%s", err->message);
+			rc = host->error_set(err, FLUE_EEXIST, "%s; a sandbox named %s "
+			                     "already exists: use keep: true to work "
+			                     "in it, or remove it with `flue sandbox "
+			                     "rm %s`", copy, name, name);
 		} else if (resp.status == 409 && !replaced) {
 			replaced = 1;
 			host->log(host, FLUE_LOG_INFO, "a sandbox named %s is left "
@@ -1040,7 +1055,7 @@ take_snapshot(struct vc_instance *inst, const char *session,
 	req.method = "POST";
 	req.what = "snapshot the sandbox";
 	req.path = path;
-	if (expiration_ms > 0) {
+	if (expiration_ms >= 0) {
 		snprintf(body, sizeof(body), "{\"expiration\":%" PRId64 "}",
 		         expiration_ms);
 		req.body = body;
@@ -1491,7 +1506,7 @@ vc_list_dir(void *workspace, const char *path, flue_dirent_fn fn,
 	if (path_script(ws, "if [ ! -d \"$p\" ]; then if [ -e \"$p\" ]; "
 	                "then echo \"$p: Not a directory\" >&2; else echo \"$p: "
 	                "No such file or directory\" >&2; fi; exit 2; fi; "
-	                "find \"$p\" -maxdepth 1 -mindepth 1 -printf '%y/%f\\n'"
+	                "find \"$p\" -maxdepth 1 -mindepth 1 -printf '%y/%f\\0'"
 	                "", path, &abs, &script))
 		rc = nomem(ws->inst, err);
 	else
@@ -1499,10 +1514,11 @@ vc_list_dir(void *workspace, const char *path, flue_dirent_fn fn,
 	if (rc == 0 && res.exit_code != 0)
 		rc = fs_error(ws, "list", abs, &res, err);
 	if (rc == 0) {
-		char *line = (char *)res.stdout_data.data, *save = NULL, *tok;
+		const char *all = (const char *)res.stdout_data.data;
+		const char *end = all + res.stdout_data.len, *tok;
 
-		for (tok = strtok_r(line, "\n", &save); tok != NULL;
-		     tok = strtok_r(NULL, "\n", &save)) {
+		/* NUL-separated: a name may hold a newline. */
+		for (tok = all; tok < end; tok += strlen(tok) + 1) {
 			uint32_t type = tok[0] == 'f' ? FLUE_FILE_REGULAR :
 			                tok[0] == 'd' ? FLUE_FILE_DIRECTORY :
 			                tok[0] == 'l' ? FLUE_FILE_SYMLINK :
@@ -1664,17 +1680,26 @@ vc_manage_list(void *instance, flue_sandbox_entry_fn fn, void *payload,
 	char *query = NULL, *proj = NULL;
 	int rc = manage_begin(inst, &probe, err);
 
-	if (rc == 0) {
-		proj = vc_escape(vc_client_auth(inst->client)->project_id);
-		if (proj == NULL || asprintf(&query, "project=%s&namePrefix=flue-"
-		                             "&limit=100", proj) < 0)
-			rc = nomem(inst, err);
-	}
-	if (rc == 0) {
+	if (rc == 0 &&
+	    (proj = vc_escape(vc_client_auth(inst->client)->project_id)) == NULL)
+		rc = nomem(inst, err);
+	/* Every page of the sandboxes flue tagged (flue=1), whatever their
+	 * names. */
+	for (char *cursor = NULL; rc == 0;) {
 		struct vc_request req = {0};
 		struct vc_response resp;
-		json_object *list;
+		json_object *list, *page, *next;
 
+		free(query);
+		if (asprintf(&query, "project=%s&tags=flue%%3A1&limit=100%s%s", proj,
+		             cursor ? "&cursor=" : "", cursor ? cursor : "") < 0) {
+			query = NULL;
+			free(cursor);
+			rc = nomem(inst, err);
+			break;
+		}
+		free(cursor);
+		cursor = NULL;
 		req.method = "GET";
 		req.what = "list sandboxes";
 		req.path = "/v2/sandboxes";
@@ -1682,7 +1707,8 @@ vc_manage_list(void *instance, flue_sandbox_entry_fn fn, void *payload,
 		req.idempotent = 1;
 		rc = vc_call(inst->client, &req, &resp, err);
 		if (rc == 0 && json_object_object_get_ex(resp.json, "sandboxes",
-		                                         &list))
+		                                         &list) &&
+		    json_object_is_type(list, json_type_array))
 			for (size_t i = 0; rc == 0 &&
 			     i < json_object_array_length(list); i++) {
 				json_object *s = json_object_array_get_idx(list, i), *v;
@@ -1693,19 +1719,29 @@ vc_manage_list(void *instance, flue_sandbox_entry_fn fn, void *payload,
 				e.kind = "sandbox";
 				e.id = get_string(s, "name");
 				e.status = get_string(s, "status");
-				snprintf(detail, sizeof(detail), "%s%s%d vCPU",
+				snprintf(detail, sizeof(detail), "%s",
 				         get_string(s, "runtime") ?
-				         get_string(s, "runtime") : "",
-				         get_string(s, "runtime") ? ", " : "",
-				         json_object_object_get_ex(s, "vcpus", &v) ?
-				         json_object_get_int(v) : 0);
+				         get_string(s, "runtime") : "");
+				if (json_object_object_get_ex(s, "vcpus", &v) &&
+				    json_object_get_int(v) > 0)
+					snprintf(detail + strlen(detail),
+					         sizeof(detail) - strlen(detail),
+					         "%s%d vCPU", detail[0] ? ", " : "",
+					         json_object_get_int(v));
 				e.detail = detail;
 				if (json_object_object_get_ex(s, "createdAt", &v))
 					e.created_ms = json_object_get_int64(v);
 				if (e.id != NULL)
 					rc = fn(payload, &e);
 			}
+		if (rc == 0 && (page = get_object(resp.json, "pagination")) &&
+		    json_object_object_get_ex(page, "next", &next) &&
+		    json_object_is_type(next, json_type_string) &&
+		    (cursor = vc_escape(json_object_get_string(next))) == NULL)
+			rc = nomem(inst, err);
 		vc_response_clear(inst->host, &resp);
+		if (cursor == NULL)
+			break;
 	}
 	if (rc == 0 && inst->state_dir != NULL)
 		rc = vc_snapstore_list(inst->host, inst->state_dir, &snaps, &n_snaps,
@@ -1800,7 +1836,7 @@ vc_manage_snapshot(void *instance, const char *id, char **out_id,
 	if (rc == 0)
 		rc = named_session(&probe, id, session, sizeof(session), err);
 	if (rc == 0)
-		rc = take_snapshot(inst, session, 0, &snap, err);
+		rc = take_snapshot(inst, session, -1, &snap, err);
 	if (rc == 0) {
 		*out_id = inst->host->alloc(strlen(snap) + 1);
 		if (*out_id == NULL)

@@ -28,7 +28,7 @@
 
 /* The plugin's own settings (flue.yaml plugin_options.vercel). */
 struct vc_config {
-	char *api_url;            /* no trailing slash */
+	char *api_url;            /* NULL: FLUE_VERCEL_API_URL or Vercel's */
 	char *token;              /* NULL: from the environment */
 	char *team_id;
 	char *project_id;
@@ -59,7 +59,7 @@ struct vc_options {
 	int sudo;                 /* setup commands run as root */
 	int keep;                 /* neither stop nor delete at close */
 	int snapshot_reuse;       /* snapshot: reuse */
-	int64_t snapshot_expiration_ms; /* 0: the API's default */
+	int64_t snapshot_expiration_ms; /* -1: the API's default; 0: never */
 	char *cwd;                /* NULL: the session's */
 };
 
@@ -82,6 +82,7 @@ struct vc_auth {
 	char *token;
 	char *team_id;
 	char *project_id;
+	char *api_url;            /* no trailing slash */
 	const char *kind;         /* [static] "access token" or "OIDC token" */
 };
 
@@ -139,7 +140,8 @@ struct vc_response {
 	json_object *json;        /* VC_BODY_JSON, or a parsed error body */
 	struct flue_bytes bytes;  /* VC_BODY_BYTES, [transferred] on success */
 	char code[64];            /* error.code of a failed answer */
-	int sent;                 /* the request reached the server */
+	int sent;                 /* the server may have acted on it: a
+	                             5xx, or a drop after sending */
 	int body_started;         /* NDJSON: a line was delivered */
 	int canceled;             /* the cancel handle fired */
 };

@@ -482,7 +482,7 @@ struct flue_plugin {
 	const struct flue_provider_ops *provider;
 	const struct flue_tool_ops *tool;
 
-	/* Optional extensions, asked for by name ("flue.sandbox.snapshot");
+	/* Optional extensions, asked for by name (FLUE_SANDBOX_MANAGE);
 	 * NULL when absent.  May be NULL itself.  [any] */
 	const void *(*interface)(const char *name, uint32_t *out_version);
 };
