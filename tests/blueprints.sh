@@ -38,7 +38,7 @@ rm -rf "$tmp/p" && "$flue" init "$tmp/p" >/dev/null && cd "$tmp/p" || exit 1
 check "--dry-run: the plan" grep -q '^  create     agents/coder.md$' "$tmp/out"
 check "--dry-run: nothing written" test ! -e .flue/agents/coder.md
 "$flue" add sandbox vercel >"$tmp/out"
-check "the primary file's marker (inside the frontmatter)" test "$(sed -n 2p .flue/agents/coder.md)" = "# flue-blueprint: sandbox/vercel@1"
+check "the primary file's marker (inside the frontmatter)" test "$(sed -n 2p .flue/agents/coder.md)" = "# flue-blueprint: sandbox/vercel@2"
 # The frontmatter parses: what stops it is only the missing vercel plugin.
 expect "the agent file still loads" 1 "coder.md: sandbox 'vercel': plugin 'vercel' not found" -- "$flue" render coder --payload '{"repo":"r"}' --plugin local
 check "flue.yaml: the plugin joined the flow list, the comment kept" grep -q '^plugins: \[local, vercel\] *# sandbox and provider plugins to load$' flue.yaml
@@ -61,7 +61,7 @@ check "flue.yaml: block lists and mappings merged" test "$(cat flue.yaml)" = "$(
 cd "$tmp" || exit 1
 
 # --- finding blueprints --------------------------------------------------------------
-expect "names are case-insensitive, aliases too" 0 '^would apply sandbox/vercel@1' -- sh -c "cd '$tmp/p' && '$flue' add sandbox Vercel-Sandbox --dry-run"
+expect "names are case-insensitive, aliases too" 0 '^would apply sandbox/vercel@2' -- sh -c "cd '$tmp/p' && '$flue' add sandbox Vercel-Sandbox --dry-run"
 expect "an unknown name suggests" 1 "no sandbox blueprint 'vercl' \(did you mean 'vercel'\?\)" -- "$flue" add sandbox vercl
 expect "an unknown kind suggests" 2 "no kind 'sandbx' \(did you mean 'sandbox'\?\)" -- "$flue" add sandbx local
 expect "--print: the raw Markdown" 0 '^kind: sandbox$' -- "$flue" add sandbox local --print
