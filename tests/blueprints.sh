@@ -39,8 +39,9 @@ check "--dry-run: the plan" grep -q '^  create     agents/coder.md$' "$tmp/out"
 check "--dry-run: nothing written" test ! -e .flue/agents/coder.md
 "$flue" add sandbox vercel >"$tmp/out"
 check "the primary file's marker (inside the frontmatter)" test "$(sed -n 2p .flue/agents/coder.md)" = "# flue-blueprint: sandbox/vercel@2"
-# The frontmatter parses: what stops it is only the missing vercel plugin.
-expect "the agent file still loads" 1 "coder.md: sandbox 'vercel': plugin 'vercel' not found" -- "$flue" render coder --payload '{"repo":"r"}' --plugin local
+# The frontmatter parses: what stops it is only the missing credentials.
+unset VERCEL_OIDC_TOKEN VERCEL_TOKEN VERCEL_TEAM_ID VERCEL_PROJECT_ID
+expect "the agent file still loads" 1 "coder.md: sandbox 'vercel': vercel: no credentials" -- "$flue" render coder --payload '{"repo":"r"}' --plugin local
 check "flue.yaml: the plugin joined the flow list, the comment kept" grep -q '^plugins: \[local, vercel\] *# sandbox and provider plugins to load$' flue.yaml
 check ".env.example: the variables appended" test "$(grep -c '^VERCEL_' .env.example)" -eq 4
 check "next steps printed" grep -q 'vercel env pull' "$tmp/out"
