@@ -628,7 +628,7 @@ START_TEST(test_files)
 	 * non-ASCII: it needs a PAX header. */
 	write_ok(&v, "d/it's a \"file\".txt", "q", 1);
 	read_expect(&v, "d//x/../it's a \"file\".txt", "q", 1);
-	snprintf(long_name, sizeof(long_name), "d/%s-\xc3\xa9t\xc3\xa9-%s.txt",
+	snprintf(long_name, sizeof(long_name), "d/%s-\xc3\xa9t\xc3\xa9-%s/f.txt",
 	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
 	write_ok(&v, long_name, "long", 4);
@@ -644,9 +644,17 @@ START_TEST(test_files)
 	w = last_route("fs_write");
 	json_object_put(w);
 	/* The name really is on disk, seen by a command. */
-	out = run_ok(&v, "ls d | grep -c bbbb", NULL);
-	ck_assert_str_eq(out, "1\n");
+	out = run_ok(&v, "ls d | grep -c bbbb; ls -A d/*bbbb", NULL);
+	ck_assert_str_eq(out, "1\nf.txt\n");   /* no temporary file left */
 	free(out);
+	/* Writing over an executable keeps it executable. */
+	free(run_ok(&v, "printf 'echo old' > run.sh; chmod 755 run.sh", NULL));
+	write_ok(&v, "run.sh", "echo new", 8);
+	out = run_ok(&v, "./run.sh; stat -c %a run.sh", NULL);
+	ck_assert_str_eq(out, "new\n755\n");
+	free(out);
+	/* A directory is not replaced by a file. */
+	ck_assert_int_eq(v.ops->write_file(v.ws, "d", "x", 1, &err), FLUE_EISDIR);
 	/* Missing files. */
 	ck_assert_int_eq(v.ops->read_file(v.ws, "nope", &b, &err), FLUE_ENOENT);
 	ck_assert_msg(strstr(err.message, "nope") != NULL, "%s", err.message);
@@ -672,7 +680,7 @@ START_TEST(test_files)
 	ck_assert_int_eq(v.ops->exists(v.ws, "broken", &exists, &err), 0);
 	ck_assert_int_eq(exists, 0);
 	ck_assert_int_eq(v.ops->list_dir(v.ws, ".", dirent_count, &n, &err), 0);
-	ck_assert_int_eq(n, 5);   /* bin, empty, d, link, broken */
+	ck_assert_int_eq(n, 6);   /* bin, empty, d, link, broken, run.sh */
 	ck_assert_int_eq(v.ops->list_dir(v.ws, "bin", dirent_count, &n, &err),
 	                 FLUE_ENOTDIR);
 	ck_assert_int_eq(v.ops->list_dir(v.ws, "nodir", dirent_count, &n, &err),

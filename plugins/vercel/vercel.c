@@ -1378,19 +1378,17 @@ vc_read_file(void *workspace, const char *path, struct flue_bytes *out,
 	return rc;
 }
 
+/* Upload data to abs as one tar.gz entry. */
 static int
-write_mode(void *workspace, const char *path, const void *data, size_t len,
-           unsigned mode, struct flue_error *err)
+upload(struct vc_workspace *ws, const char *abs, const void *data, size_t len,
+       unsigned mode, struct flue_error *err)
 {
-	struct vc_workspace *ws = workspace;
 	const struct flue_host *host = ws->inst->host;
-	char *abs = abs_path(ws, path), session[128], req_path[300];
+	char session[128], req_path[300];
 	uint64_t size = 0;
 	FILE *tar = NULL;
 	int rc, resumed = 0;
 
-	if (abs == NULL)
-		return nomem(ws->inst, err);
 	rc = vc_tarball_one(host, abs, data, len, mode, &tar, &size, err);
 	while (rc == 0) {
 		struct vc_request req = {0};
@@ -1419,6 +1417,67 @@ write_mode(void *workspace, const char *path, const void *data, size_t len,
 	}
 	if (tar != NULL)
 		fclose(tar);
+	return rc;
+}
+
+/*
+ * fs/write is not known to replace a file atomically, and it sets the
+ * mode from the archive.  So the bytes go to a temporary name beside the
+ * file, which then takes the old file's mode and is renamed over it: a
+ * reader sees the old or the new file, and an edited script stays
+ * executable.  One more round trip per write.
+ */
+static int
+write_mode(void *workspace, const char *path, const void *data, size_t len,
+           unsigned mode, struct flue_error *err)
+{
+	struct vc_workspace *ws = workspace;
+	struct flue_exec_result res = {0};
+	char *abs = abs_path(ws, path), *tmp = NULL, *qt = NULL, *qf = NULL;
+	char *script = NULL;
+	const char *slash;
+	int rc;
+
+	if (abs == NULL)
+		return nomem(ws->inst, err);
+	slash = strrchr(abs, '/');
+	if (slash == NULL || slash[1] == '\0') {
+		rc = ws->inst->host->error_set(err, FLUE_EISDIR,
+		        "write %s: not a file name", abs);
+		goto out;
+	}
+	/* Short, so a long file name still fits the 255-byte limit. */
+	if (asprintf(&tmp, "%.*s/.flue-write-%llx", (int)(slash - abs), abs,
+	             ((unsigned long long)vc_epoch_ms() << 16) ^
+	             (unsigned long long)(uintptr_t)&res) < 0) {
+		tmp = NULL;
+		rc = nomem(ws->inst, err);
+		goto out;
+	}
+	rc = upload(ws, tmp, data, len, mode, err);
+	if (rc != 0)
+		goto out;
+	qt = shell_quote(tmp);
+	qf = shell_quote(abs);
+	if (qt == NULL || qf == NULL ||
+	    asprintf(&script, "t=%s; f=%s; if [ -d \"$f\" ] && [ ! -L \"$f\" ]; "
+	             "then rm -f -- \"$t\"; echo \"$f: Is a directory\" >&2; "
+	             "exit 1; fi; if [ -e \"$f\" ]; then chmod --reference=\"$f\" "
+	             "-- \"$t\" 2>/dev/null; fi; mv -f -- \"$t\" \"$f\" || { rm -f "
+	             "-- \"$t\"; exit 1; }", qt, qf) < 0) {
+		script = NULL;
+		rc = nomem(ws->inst, err);
+		goto out;
+	}
+	rc = fs_command(ws, script, &res, err);
+	if (rc == 0 && res.exit_code != 0)
+		rc = fs_error(ws, "write", abs, &res, err);
+	result_clear(ws->inst->host, &res);
+out:
+	free(script);
+	free(qt);
+	free(qf);
+	free(tmp);
 	free(abs);
 	return rc;
 }
