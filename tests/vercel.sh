@@ -185,6 +185,40 @@ expect "no credentials at all" 1 "no credentials: set VERCEL_OIDC_TOKEN" -- \
 expect "a bad option names its field" 1 "coder.md: sandbox 'vercel'.*sandbox.vcpus: 3 is not 1 or an even number" -- \
 	sh -c "sed -i 's/vcpus: 2/vcpus: 3/' .flue/agents/coder.md && \"$FLUE_BIN\" run coder --env .env.local --payload '{\"repo\":\"x\",\"prompt\":\"x\"}'"
 
+# --- the example project, as shipped (needs npm for its `npm ci`) --------
+if command -v npm >/dev/null 2>&1; then
+	cd "$tmp" || exit 1
+	mkdir -p app && (cd app && git init -q &&
+		printf '{"name":"app","version":"1.0.0","scripts":{"test":"node test.js"}}\n' >package.json &&
+		printf '{"name":"app","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"app","version":"1.0.0"}}}\n' >package-lock.json &&
+		printf 'console.log("1 test passed")\n' >test.js &&
+		git add . && git -c user.name=t -c user.email=t@t commit -qm app)
+	cp -r "$FLUE_TEST_SRCDIR/examples/coding-agent" example
+	cp p/.env.local example/
+	cd example || exit 1
+	mkdir -p .flue/state
+	example_turns='{"turns":[
+	 {"tool_calls":[{"id":"t1","name":"bash","arguments":"{\"command\":\"npm test\"}"}]},
+	 {"match":{"body_contains":["1 test passed"]},"text":"Tests pass; nothing to change."}]}'
+	for round in fresh snapshot; do
+		start_fake "$example_turns"
+		before=$(vtotal)
+		t0=$(ms)
+		"$flue" run coder --env .env.local \
+			--payload "{\"repo\":\"file://$tmp/app\",\"prompt\":\"run the tests\"}" >"$tmp/out" 2>"$tmp/err"
+		status=$?
+		eval "example_${round}_ms=$(( $(ms) - t0 )) example_${round}_requests=$(( $(vtotal) - before ))"
+		check "the example ($round) exits 0" test "$status" -eq 0
+		[ "$status" -eq 0 ] || cat "$tmp/err"
+		check "the example ($round): npm test ran in the sandbox" grep -q 'Tests pass' "$tmp/out"
+	done
+	check "the example's second run booted from its snapshot" \
+		test "$(tail -n "$example_snapshot_requests" "$tmp/vercel.log" | jq -r 'select(.route=="create") | .path')" = "/api/v3/sandboxes"
+	echo "vercel.sh: examples/coding-agent: fresh (clone, npm ci, snapshot): $example_fresh_requests sandbox requests, $example_fresh_ms ms; from the snapshot: $example_snapshot_requests requests, $example_snapshot_ms ms"
+else
+	echo "vercel.sh: npm not found; the example project's run is skipped"
+fi
+
 echo "vercel.sh: fresh run: $fresh_requests sandbox requests, $fresh_ms ms; snapshot taken: $setup_requests requests, $setup_ms ms; from the snapshot: $reuse_requests requests, $reuse_ms ms"
 stop_vfake
 finish
