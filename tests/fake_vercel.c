@@ -2933,7 +2933,8 @@ page_out(struct request *rq, struct item *items, size_t n, size_t offset,
 
 	if (by == NULL || strcmp(by, "name") != 0)
 		by = "key";
-	qsort_r(items, n, sizeof(*items), item_cmp, (void *)by);
+	if (n > 1)   /* items may be NULL when there are none */
+		qsort_r(items, n, sizeof(*items), item_cmp, (void *)by);
 	if (order == NULL || strcmp(order, "asc") != 0) {
 		for (size_t i = 0; i < n / 2; i++) {
 			struct item t = items[i];
