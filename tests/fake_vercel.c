@@ -51,6 +51,8 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "paths.h"
+
 #define PROG "fake-vercel"
 #define BODY_MAX ((size_t)16 << 20)     /* JSON bodies; uploads go to disk */
 #define IO_BLOCK 65536
@@ -644,57 +646,16 @@ utf8_take(struct carry *c, const char *data, size_t n, int eof,
 
 /* ---- paths and files ----------------------------------------------- */
 
-/* An absolute path with "//", "." and ".." resolved lexically.
- * [caller-owned] */
-static char *
-path_normalize(const char *path)
-{
-	char *out = xrealloc(NULL, strlen(path) + 2);
-	const char *p = path;
-	size_t len = 0;
-
-	while (*p != '\0') {
-		const char *s;
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		s = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (n == 1 && s[0] == '.')
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;
-			continue;
-		}
-		out[len++] = '/';
-		memcpy(out + len, s, n);
-		len += n;
-	}
-	if (len == 0)
-		out[len++] = '/';
-	out[len] = '\0';
-	return out;
-}
-
 /* path against base (when relative), normalised.  [caller-owned] */
 static char *
 path_resolve(const char *base, const char *path)
 {
-	char *joined, *out;
+	char *out = flue_path_resolve(base, path);
 
-	if (path[0] == '/')
-		return path_normalize(path);
-	joined = xasprintf("%s/%s", base, path);
-	out = path_normalize(joined);
-	free(joined);
+	if (out == NULL) {
+		fputs(PROG ": out of memory\n", stderr);
+		abort();
+	}
 	return out;
 }
 

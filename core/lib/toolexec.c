@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "paths.h"
 #include "toolexec.h"
 #include "utf8.h"
 
@@ -390,65 +391,11 @@ bool_arg(const struct call *c, const char *name)
 
 /* ---- paths ------------------------------------------------------------- */
 
-/* Collapse "//", "." and ".." of an absolute path lexically (".." at the
- * root stays there), so that paths that do not exist yet work too. */
-static char *
-normalise(const char *abs)
-{
-	char *out = malloc(strlen(abs) + 2);
-	const char *p = abs;
-	size_t len = 0;
-
-	if (out == NULL)
-		return NULL;
-	while (*p != '\0') {
-		const char *seg;
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		seg = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - seg);
-		if (n == 0 || (n == 1 && seg[0] == '.'))
-			continue;
-		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;
-			continue;
-		}
-		out[len++] = '/';
-		memcpy(out + len, seg, n);
-		len += n;
-	}
-	if (len == 0)
-		out[len++] = '/';
-	out[len] = '\0';
-	return out;
-}
-
-/* path made absolute against base and normalised.  malloc'd. */
-static char *
-resolve_against(const char *base, const char *path)
-{
-	char *joined, *abs;
-
-	if (path[0] == '/')
-		return normalise(path);
-	if (asprintf(&joined, "%s/%s", base, path) < 0)
-		return NULL;
-	abs = normalise(joined);
-	free(joined);
-	return abs;
-}
 
 static char *
 resolve(const struct call *c, const char *path)
 {
-	return resolve_against(c->cwd, path);
+	return flue_path_resolve(c->cwd, path);
 }
 
 /* How many leading bytes of the absolute path s[0, len) to skip to show
@@ -553,7 +500,7 @@ static int
 leads_to_dir(struct call *c, const char *dir, const char *name)
 {
 	struct flue_stat st;
-	char *path = resolve_against(dir, name);
+	char *path = flue_path_resolve(dir, name);
 	int is_dir;
 
 	if (path == NULL)
@@ -1560,7 +1507,7 @@ literal_dir(const char *pattern)
 	dir = strndup(pattern, (size_t)(slash - pattern));
 	if (dir == NULL)
 		return NULL;
-	abs = normalise(dir);
+	abs = flue_path_normalize(dir);
 	free(dir);
 	return abs;
 }
@@ -1626,8 +1573,8 @@ working_dir(const struct flue_tool_env *env)
 	const char *base = flue_workspace_dir(env->workspace);
 
 	if (env->cwd == NULL || env->cwd[0] == '\0')
-		return normalise(base);
-	return resolve_against(base, env->cwd);
+		return flue_path_normalize(base);
+	return flue_path_resolve(base, env->cwd);
 }
 
 int

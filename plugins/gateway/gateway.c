@@ -24,7 +24,6 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,7 +39,9 @@
 #include <flue/plugin.h>
 
 #include "codec.h"
+#include "jwt.h"
 #include "sse.h"
+#include "wait.h"
 
 #define GATE_VERSION "0.1.0"
 #define GATE_DEFAULT_BASE "https://ai-gateway.vercel.sh/v1"
@@ -628,63 +629,22 @@ gate_provider_settings(struct gate_call *call, json_object *provider,
 /* Credentials                                                         */
 /* ------------------------------------------------------------------ */
 
-static int
-gate_b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
 /* The "exp" claim of a JWT (Unix seconds); 0 when the token is not a
- * JWT or has none.  The signature is not checked: the server does that,
- * this only tells an expired token apart before it is sent. */
+ * JWT or has none.  Only tells an expired token apart before it is
+ * sent. */
 static int64_t
 gate_jwt_exp(const char *token)
 {
-	const char *p = strchr(token, '.'), *end;
-	json_object *claims, *exp;
-	uint32_t acc = 0;
-	int bits = 0;
+	json_object *claims = plugin_jwt_claims(token), *exp;
 	int64_t t = 0;
-	size_t n = 0;
-	char *buf;
 
-	if (p == NULL || (end = strchr(++p, '.')) == NULL)
+	if (claims == NULL)
 		return 0;
-	buf = malloc((size_t)(end - p) + 1);
-	if (buf == NULL)
-		return 0;
-	for (; p < end && *p != '='; p++) {
-		int v = gate_b64_value((unsigned char)*p);
-
-		if (v < 0) {
-			free(buf);
-			return 0;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	if (gate_json_parse(buf, n, &claims) == 0) {
-		if (json_object_object_get_ex(claims, "exp", &exp) &&
-		    (json_object_is_type(exp, json_type_int) ||
-		     json_object_is_type(exp, json_type_double)))
-			t = json_object_get_int64(exp);
-		json_object_put(claims);
-	}
-	free(buf);
+	if (json_object_object_get_ex(claims, "exp", &exp) &&
+	    (json_object_is_type(exp, json_type_int) ||
+	     json_object_is_type(exp, json_type_double)))
+		t = json_object_get_int64(exp);
+	json_object_put(claims);
 	return t;
 }
 
@@ -1061,30 +1021,6 @@ gate_run(const struct flue_host *host, const struct flue_cancel *cancel,
 			*out = msg->data.result;
 	curl_multi_remove_handle(c->multi, c->easy);
 	return end;
-}
-
-/* Wait ms, or less when the cancel handle fires. */
-static int
-gate_sleep(const struct flue_host *host, const struct flue_cancel *cancel,
-           int64_t ms)
-{
-	int64_t end = gate_now_ms() + ms;
-	int fd = host->cancel_fd(cancel);
-
-	for (;;) {
-		int64_t rest = end - gate_now_ms();
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (host->cancel_is_set(cancel))
-			return FLUE_ECANCELED;
-		if (rest <= 0)
-			return 0;
-		if (fd < 0 && cancel != NULL && rest > GATE_CANCEL_SLICE_MS)
-			rest = GATE_CANCEL_SLICE_MS;
-		if (rest > GATE_POLL_MAX_MS)
-			rest = GATE_POLL_MAX_MS;
-		poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, (int)rest);
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1982,7 +1918,7 @@ gate_run_call(struct gate_call *call, struct flue_error *err)
 		if (req->on_event(req->event_payload, &ev) != 0)
 			return host->error_set(err, FLUE_ECANCELED,
 			                       "the event callback stopped the answer");
-		if (gate_sleep(host, req->cancel, delay) != 0)
+		if (plugin_sleep(host, req->cancel, delay) != 0)
 			return host->error_set(err, FLUE_ECANCELED,
 			                       "the request to %s was cancelled",
 			                       call->url);

@@ -12,7 +12,6 @@
 
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "vercel.h"
+#include "wait.h"
 
 #define VC_POOL_MAX 4
 #define VC_POLL_MAX_MS 1000
@@ -280,19 +280,9 @@ keep_body(struct attempt *a, const char *data, size_t len, size_t max)
 		a->too_big = 1;
 		len = max > a->body_len ? max - a->body_len : 0;
 	}
-	if (a->body_len + len + 1 > a->body_cap) {
-		size_t cap = a->body_cap ? a->body_cap : 4096;
-		char *grown;
-
-		while (cap < a->body_len + len + 1)
-			cap *= 2;
-		grown = realloc(a->body, cap);
-		if (grown == NULL) {
-			a->nomem = 1;
-			return -1;
-		}
-		a->body = grown;
-		a->body_cap = cap;
+	if (vc_grow(&a->body, &a->body_cap, a->body_len + len + 1) != 0) {
+		a->nomem = 1;
+		return -1;
 	}
 	memcpy(a->body + a->body_len, data, len);
 	a->body_len += len;
@@ -529,29 +519,6 @@ retry_after_ms(const char *v)
 	return n > INT64_MAX / 1000 ? INT64_MAX : (int64_t)n * 1000;
 }
 
-static int
-sleep_ms(const struct flue_host *host, const struct flue_cancel *cancel,
-         int64_t ms)
-{
-	int64_t end = vc_now_ms() + ms;
-	int fd = host->cancel_fd(cancel);
-
-	for (;;) {
-		int64_t rest = end - vc_now_ms();
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (host->cancel_is_set(cancel))
-			return FLUE_ECANCELED;
-		if (rest <= 0)
-			return 0;
-		if (fd < 0 && cancel != NULL && rest > VC_CANCEL_SLICE_MS)
-			rest = VC_CANCEL_SLICE_MS;
-		if (rest > VC_POLL_MAX_MS)
-			rest = VC_POLL_MAX_MS;
-		poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, (int)rest);
-	}
-}
-
 static int64_t
 backoff(const struct vc_config *cfg, int attempt)
 {
@@ -684,7 +651,7 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 	int attempts = cfg->retries + 1;
 	char errbuf[CURL_ERROR_SIZE];
 	char message[512];
-	int rc = FLUE_ERROR;
+	int rc = FLUE_ERROR, too_long = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	for (int attempt = 0; attempt < attempts; attempt++) {
@@ -820,6 +787,7 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 				int64_t ra = retry_after_ms(a.retry_after);
 
 				if (ra > cfg->max_retry_after_ms) {
+					too_long = 1;
 					rc = host->error_set(err, FLUE_ERETRY,
 					        "vercel: %s: rate limited (429): Vercel asks "
 					        "to wait %s s, longer than the %" PRId64 " s "
@@ -840,12 +808,12 @@ vc_call(struct vc_client *c, const struct vc_request *req,
 			break;
 		host->log(host, FLUE_LOG_INFO, "%s; trying again (%d of %d)",
 		          err->message, attempt + 2, attempts);
-		if (sleep_ms(host, req->cancel, wait + backoff(cfg, attempt)))
+		if (plugin_sleep(host, req->cancel, wait + backoff(cfg, attempt)))
 			return host->error_set(err, FLUE_ECANCELED,
 			                       "vercel: %s: canceled", req->what);
 	}
 	if (rc != 0 && rc != FLUE_ECANCELED && resp->status == 429 &&
-	    attempts > 1 && strstr(err->message, "longer than") == NULL) {
+	    attempts > 1 && !too_long) {
 		char copy[FLUE_ERROR_MESSAGE_MAX];
 
 		snprintf(copy, sizeof(copy), "%s", err->message);

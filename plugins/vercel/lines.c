@@ -8,21 +8,29 @@
 
 #include "vercel.h"
 
+int
+vc_grow(char **buf, size_t *cap, size_t need)
+{
+	size_t n = *cap ? *cap : 4096;
+	char *grown;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	grown = realloc(*buf, n);
+	if (grown == NULL)
+		return FLUE_ENOMEM;
+	*buf = grown;
+	*cap = n;
+	return 0;
+}
+
 static int
 append(struct vc_lines *l, const char *data, size_t len)
 {
-	if (l->len + len + 1 > l->cap) {
-		size_t cap = l->cap ? l->cap : 4096;
-		char *grown;
-
-		while (cap < l->len + len + 1)
-			cap *= 2;
-		grown = realloc(l->buf, cap);
-		if (grown == NULL)
-			return FLUE_ENOMEM;
-		l->buf = grown;
-		l->cap = cap;
-	}
+	if (vc_grow(&l->buf, &l->cap, l->len + len + 1) != 0)
+		return FLUE_ENOMEM;
 	memcpy(l->buf + l->len, data, len);
 	l->len += len;
 	l->buf[l->len] = '\0';

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jwt.h"
 #include "vercel.h"
 
 int
@@ -646,63 +647,6 @@ vc_options_clear(struct vc_options *o)
 /* Credentials                                                         */
 /* ------------------------------------------------------------------ */
 
-static int
-b64url_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
-/* The claims of a JWT, not verified: the server does that.  NULL when
- * the token is not a JWT. */
-static json_object *
-jwt_claims(const char *token)
-{
-	const char *p = strchr(token, '.'), *end;
-	json_object *claims;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t n = 0;
-	char *buf;
-
-	if (p == NULL || (end = strchr(++p, '.')) == NULL)
-		return NULL;
-	buf = malloc((size_t)(end - p) + 1);
-	if (buf == NULL)
-		return NULL;
-	for (; p < end && *p != '='; p++) {
-		int v = b64url_value((unsigned char)*p);
-
-		if (v < 0) {
-			free(buf);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	buf[n] = '\0';
-	claims = json_tokener_parse(buf);
-	free(buf);
-	if (claims != NULL && !json_object_is_type(claims, json_type_object)) {
-		json_object_put(claims);
-		claims = NULL;
-	}
-	return claims;
-}
-
 static const char *
 env_value(const char *name)
 {
@@ -755,7 +699,7 @@ vc_auth_resolve(const struct flue_host *host, const struct vc_config *config,
 		const char *owner = NULL, *proj = NULL;
 		int64_t exp = 0;
 
-		claims = jwt_claims(oidc);
+		claims = plugin_jwt_claims(oidc);
 		if (claims == NULL) {
 			vc_auth_clear(out);
 			return host->error_set(err, FLUE_EAUTH,

@@ -91,8 +91,10 @@ store_open(const struct flue_host *host, const char *state_dir, int write,
 	*out_file = NULL;
 	if (state_dir == NULL)
 		return host->error_set(err, FLUE_EINVAL,
-		        "vercel: snapshots need the project's state folder, and "
-		        "flue runs without a project here");
+		        "vercel: snapshot: reuse keeps its snapshot ids in the "
+		        "project's state folder, and flue runs without a project "
+		        "here: run it in a project folder (`flue init` makes one), "
+		        "or remove snapshot: reuse");
 	if (paths(state_dir, &dir, &file, &lock) != 0) {
 		free(dir);
 		free(file);

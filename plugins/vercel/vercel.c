@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
 #include "vercel.h"
 
 #define VC_OUTPUT_LIMIT ((size_t)16 << 20)
@@ -111,47 +112,6 @@ shell_quote(const char *s)
 	return out;
 }
 
-/* path made absolute against base, with "." "..", "//" folded. */
-static char *
-normalize_path(const char *base, const char *path)
-{
-	size_t cap = strlen(base) + strlen(path) + 3;
-	char *joined = malloc(cap), *out = malloc(cap), *save = NULL, *seg;
-	size_t len = 0;
-
-	if (joined == NULL || out == NULL) {
-		free(joined);
-		free(out);
-		return NULL;
-	}
-	if (path[0] == '/')
-		snprintf(joined, cap, "%s", path);
-	else
-		snprintf(joined, cap, "%s/%s", base, path);
-	out[0] = '\0';
-	for (seg = strtok_r(joined, "/", &save); seg != NULL;
-	     seg = strtok_r(NULL, "/", &save)) {
-		if (strcmp(seg, ".") == 0)
-			continue;
-		if (strcmp(seg, "..") == 0) {
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;
-			out[len] = '\0';
-			continue;
-		}
-		out[len++] = '/';
-		memcpy(out + len, seg, strlen(seg));
-		len += strlen(seg);
-		out[len] = '\0';
-	}
-	if (len == 0)
-		strcpy(out, "/");
-	free(joined);
-	return out;
-}
-
 static void
 session_get(struct vc_workspace *ws, char *buf, size_t size)
 {
@@ -218,32 +178,32 @@ api(struct vc_workspace *ws, struct vc_request *req, struct vc_response *resp,
 /* GET the named sandbox (resuming a stopped session).  FLUE_ENOENT when
  * there is none. */
 static int
-fetch_named(struct vc_workspace *ws, int resume, json_object **out,
+fetch_named(struct vc_instance *inst, const char *sandbox,
+            const char *project_query, int resume, json_object **out,
             struct flue_error *err)
 {
 	struct vc_request req = {0};
 	struct vc_response resp;
-	char *name = vc_escape(ws->name), *path = NULL, *query = NULL;
+	char *name = vc_escape(sandbox), *path = NULL, *query = NULL;
 	int rc;
 
 	*out = NULL;
 	if (name == NULL || asprintf(&path, "/v2/sandboxes/%s", name) < 0 ||
-	    asprintf(&query, "%s%s", ws->project_query,
+	    asprintf(&query, "%s%s", project_query,
 	             resume ? "&resume=true" : "") < 0) {
 		free(name);
 		free(path);
-		return nomem(ws->inst, err);
+		return nomem(inst, err);
 	}
 	req.method = "GET";
 	req.what = resume ? "resume the sandbox" : "look the sandbox up";
 	req.path = path;
 	req.query = query;
 	req.idempotent = 1;
-	rc = api(ws, &req, &resp, err);
-	if (rc == 0) {
+	rc = vc_call(inst->client, &req, &resp, err);
+	if (rc == 0)
 		*out = json_object_get(resp.json);
-	}
-	vc_response_clear(ws->inst->host, &resp);
+	vc_response_clear(inst->host, &resp);
 	free(name);
 	free(path);
 	free(query);
@@ -267,7 +227,7 @@ resume(struct vc_workspace *ws, struct flue_error *err)
 
 	host->log(host, FLUE_LOG_INFO, "sandbox %s stopped; resuming it",
 	          ws->name);
-	rc = fetch_named(ws, 1, &answer, err);
+	rc = fetch_named(ws->inst, ws->name, ws->project_query, 1, &answer, err);
 	if (rc == 0)
 		rc = adopt(ws, answer, err);
 	json_object_put(answer);
@@ -323,18 +283,8 @@ outbuf_add(struct outbuf *b, const char *data, size_t len)
 		b->len -= drop;
 		b->dropped += drop;
 	}
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *grown;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		grown = realloc(b->data, cap);
-		if (grown == NULL)
-			return FLUE_ENOMEM;
-		b->data = grown;
-		b->cap = cap;
-	}
+	if (vc_grow(&b->data, &b->cap, b->len + len + 1) != 0)
+		return FLUE_ENOMEM;
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
@@ -941,13 +891,12 @@ create_named(struct vc_workspace *ws, const char *name, const char *snapshot,
 		if (rc == 0) {
 			*out = json_object_get(resp.json);
 		} else if (rc == FLUE_ERETRY && resp.sent && !looked) {
-			struct vc_workspace probe = *ws;
 			json_object *found = NULL;
 			struct flue_error ferr = {0};
 
 			looked = 1;
-			probe.name = (char *)name;
-			if (fetch_named(&probe, 1, &found, &ferr) == 0) {
+			if (fetch_named(ws->inst, name, ws->project_query, 1, &found,
+			                &ferr) == 0) {
 				host->log(host, FLUE_LOG_INFO, "%s; the sandbox was "
 				          "created anyway", err->message);
 				*out = found;
@@ -1033,7 +982,7 @@ static int
 set_workdir(struct vc_workspace *ws, struct flue_error *err)
 {
 	free(ws->workdir);
-	ws->workdir = normalize_path(ws->session_cwd, ws->opts.cwd ?
+	ws->workdir = flue_path_resolve(ws->session_cwd, ws->opts.cwd ?
 	                             ws->opts.cwd : ".");
 	return ws->workdir ? 0 : nomem(ws->inst, err);
 }
@@ -1262,7 +1211,8 @@ vc_open(void *instance, const char *session_id, const char *options_json,
 		json_object *answer = NULL;
 		struct flue_error gerr = {0};
 
-		rc = fetch_named(ws, 1, &answer, &gerr);
+		rc = fetch_named(inst, ws->name, ws->project_query, 1, &answer,
+		                 &gerr);
 		if (rc == 0) {
 			host->log(host, FLUE_LOG_INFO, "sandbox %s: using the kept "
 			          "sandbox", ws->name);
@@ -1325,7 +1275,7 @@ vc_workdir(void *workspace)
 static char *
 abs_path(struct vc_workspace *ws, const char *path)
 {
-	return normalize_path(ws->workdir, path);
+	return flue_path_resolve(ws->workdir, path);
 }
 
 static int
@@ -1344,6 +1294,10 @@ vc_read_file(void *workspace, const char *path, struct flue_bytes *out,
 	json_object_object_add(b, "path", json_object_new_string(abs));
 	body = json_text(b);
 	json_object_put(b);
+	if (body == NULL) {
+		free(abs);
+		return nomem(ws->inst, err);
+	}
 	for (;;) {
 		struct vc_request req = {0};
 		struct vc_response resp;
@@ -1489,22 +1443,32 @@ vc_write_file(void *workspace, const char *path, const void *data,
 	return write_mode(workspace, path, data, len, 0644, err);
 }
 
-/* One command per operation, as the SDK does; scripts take the path
- * quoted and report through exit codes and stderr. */
+/* One command per operation, as the SDK does: body runs with $p set to
+ * path (made absolute).  An exit code above max_ok_exit is an error
+ * read from stderr; res is the caller's to clear either way. */
 static int
-path_script(struct vc_workspace *ws, const char *body, const char *path,
-            char **out_abs, char **out_script)
+path_command(struct vc_workspace *ws, const char *op, const char *body,
+             const char *path, int max_ok_exit, struct flue_exec_result *res,
+             struct flue_error *err)
 {
 	char *abs = abs_path(ws, path), *q = abs ? shell_quote(abs) : NULL;
-	int n;
+	char *script = NULL;
+	int rc;
 
-	*out_abs = abs;
-	*out_script = NULL;
-	if (q == NULL)
-		return -1;
-	n = asprintf(out_script, "p=%s; %s", q, body);
+	memset(res, 0, sizeof(*res));
+	if (q == NULL || asprintf(&script, "p=%s; %s", q, body) < 0) {
+		script = NULL;
+		rc = nomem(ws->inst, err);
+	} else {
+		rc = fs_command(ws, script, res, err);
+		if (rc == 0 && (res->exit_code < 0 ||
+		                res->exit_code > max_ok_exit))
+			rc = fs_error(ws, op, abs, res, err);
+	}
+	free(script);
 	free(q);
-	return n < 0 ? -1 : 0;
+	free(abs);
+	return rc;
 }
 
 static int
@@ -1512,44 +1476,35 @@ vc_stat(void *workspace, const char *path, struct flue_stat *out,
         struct flue_error *err)
 {
 	struct vc_workspace *ws = workspace;
-	struct flue_exec_result res = {0};
-	char *abs, *script;
+	struct flue_exec_result res;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	/* "L" first for a symlink; a broken one then fails stat -L. */
-	if (path_script(ws, "l=; if [ -L \"$p\" ]; then l=L; fi; "
-	                "if s=$(stat -L -c '%s|%f|%Y' -- \"$p\" 2>&1); then "
-	                "echo \"$l|$s\"; elif [ -n \"$l\" ]; then echo 'L|'; "
-	                "else echo \"$s\" >&2; exit 1; fi", path, &abs, &script))
-		rc = nomem(ws->inst, err);
-	else
-		rc = fs_command(ws, script, &res, err);
+	/* "L|" for a symlink, then what stat -L says; "L|" alone is a
+	 * broken link. */
+	rc = path_command(ws, "stat", "l=; if [ -L \"$p\" ]; then l=L; fi; "
+	                  "if s=$(stat -L -c '%s|%f|%Y' -- \"$p\" 2>&1); then "
+	                  "echo \"$l|$s\"; elif [ -n \"$l\" ]; then echo 'L|'; "
+	                  "else echo \"$s\" >&2; exit 1; fi", path, 0, &res, err);
 	if (rc == 0) {
 		const char *o = (const char *)res.stdout_data.data;
 		unsigned long long size, mode;
 		long long mtime;
-		int link = o[0] == 'L';
-		const char *bar = strchr(o, '|');
 
-		out->is_symlink = (uint32_t)link;
-		if (bar != NULL &&
-		    sscanf(bar, "|%llu|%llx|%lld", &size, &mode, &mtime) == 3) {
+		out->is_symlink = o[0] == 'L';
+		out->type = FLUE_FILE_OTHER;   /* also a broken symlink */
+		if (strchr(o, '|') != NULL &&
+		    sscanf(strchr(o, '|'), "|%llu|%llx|%lld", &size, &mode,
+		           &mtime) == 3) {
 			out->size = size;
 			out->mode = (uint32_t)(mode & 07777);
 			out->mtime_ms = mtime * 1000;
 			out->type = (mode & 0170000) == 0100000 ? FLUE_FILE_REGULAR :
 			            (mode & 0170000) == 0040000 ? FLUE_FILE_DIRECTORY :
 			            FLUE_FILE_OTHER;
-		} else if (link) {
-			out->type = FLUE_FILE_OTHER;   /* a broken symlink */
-		} else {
-			rc = fs_error(ws, "stat", abs, &res, err);
 		}
 	}
 	result_clear(ws->inst->host, &res);
-	free(abs);
-	free(script);
 	return rc;
 }
 
@@ -1558,41 +1513,30 @@ vc_list_dir(void *workspace, const char *path, flue_dirent_fn fn,
             void *payload, struct flue_error *err)
 {
 	struct vc_workspace *ws = workspace;
-	struct flue_exec_result res = {0};
-	char *abs, *script;
+	struct flue_exec_result res;
 	int rc;
 
-	if (path_script(ws, "if [ ! -d \"$p\" ]; then if [ -e \"$p\" ]; "
-	                "then echo \"$p: Not a directory\" >&2; else echo \"$p: "
-	                "No such file or directory\" >&2; fi; exit 2; fi; "
-	                "find \"$p\" -maxdepth 1 -mindepth 1 -printf '%y/%f\\0'"
-	                "", path, &abs, &script))
-		rc = nomem(ws->inst, err);
-	else
-		rc = fs_command(ws, script, &res, err);
-	if (rc == 0 && res.exit_code != 0)
-		rc = fs_error(ws, "list", abs, &res, err);
+	/* NUL-separated: a name may hold a newline. */
+	rc = path_command(ws, "list", "if [ ! -d \"$p\" ]; then if [ -e \"$p\" ]; "
+	                  "then echo \"$p: Not a directory\" >&2; else echo \"$p: "
+	                  "No such file or directory\" >&2; fi; exit 2; fi; "
+	                  "find \"$p\" -maxdepth 1 -mindepth 1 -printf '%y/%f\\0'",
+	                  path, 0, &res, err);
 	if (rc == 0) {
 		const char *all = (const char *)res.stdout_data.data;
 		const char *end = all + res.stdout_data.len, *tok;
 
-		/* NUL-separated: a name may hold a newline. */
-		for (tok = all; tok < end; tok += strlen(tok) + 1) {
+		for (tok = all; tok < end && rc == 0; tok += strlen(tok) + 1) {
 			uint32_t type = tok[0] == 'f' ? FLUE_FILE_REGULAR :
 			                tok[0] == 'd' ? FLUE_FILE_DIRECTORY :
 			                tok[0] == 'l' ? FLUE_FILE_SYMLINK :
 			                FLUE_FILE_OTHER;
 
-			if (tok[0] == '\0' || tok[1] != '/')
-				continue;
-			rc = fn(payload, tok + 2, type);
-			if (rc != 0)
-				break;
+			if (tok[0] != '\0' && tok[1] == '/')
+				rc = fn(payload, tok + 2, type);
 		}
 	}
 	result_clear(ws->inst->host, &res);
-	free(abs);
-	free(script);
 	return rc;
 }
 
@@ -1601,24 +1545,13 @@ vc_exists(void *workspace, const char *path, int *out_exists,
           struct flue_error *err)
 {
 	struct vc_workspace *ws = workspace;
-	struct flue_exec_result res = {0};
-	char *abs, *script;
+	struct flue_exec_result res;
 	int rc;
 
-	*out_exists = 0;
-	if (path_script(ws, "test -e \"$p\"", path, &abs, &script))
-		rc = nomem(ws->inst, err);
-	else
-		rc = fs_command(ws, script, &res, err);
-	if (rc == 0) {
-		if (res.exit_code == 0 || res.exit_code == 1)
-			*out_exists = res.exit_code == 0;
-		else
-			rc = fs_error(ws, "exists", abs, &res, err);
-	}
+	/* test's 1 means "no", anything above is an error. */
+	rc = path_command(ws, "exists", "test -e \"$p\"", path, 1, &res, err);
+	*out_exists = rc == 0 && res.exit_code == 0;
 	result_clear(ws->inst->host, &res);
-	free(abs);
-	free(script);
 	return rc;
 }
 
@@ -1627,21 +1560,13 @@ vc_mkdir(void *workspace, const char *path, uint32_t flags,
          struct flue_error *err)
 {
 	struct vc_workspace *ws = workspace;
-	struct flue_exec_result res = {0};
-	char *abs, *script;
+	struct flue_exec_result res;
 	int rc;
 
-	if (path_script(ws, (flags & FLUE_MKDIR_RECURSIVE) ?
-	                "mkdir -p -- \"$p\"" : "mkdir -- \"$p\"",
-	                path, &abs, &script))
-		rc = nomem(ws->inst, err);
-	else
-		rc = fs_command(ws, script, &res, err);
-	if (rc == 0 && res.exit_code != 0)
-		rc = fs_error(ws, "mkdir", abs, &res, err);
+	rc = path_command(ws, "mkdir", (flags & FLUE_MKDIR_RECURSIVE) ?
+	                  "mkdir -p -- \"$p\"" : "mkdir -- \"$p\"", path, 0,
+	                  &res, err);
 	result_clear(ws->inst->host, &res);
-	free(abs);
-	free(script);
 	return rc;
 }
 
@@ -1649,23 +1574,18 @@ static int
 vc_remove(void *workspace, const char *path, uint32_t flags,
           struct flue_error *err)
 {
+	static const char *const commands[] = {
+		"rm -- \"$p\"", "rm -r -- \"$p\"", "rm -f -- \"$p\"",
+		"rm -r -f -- \"$p\""
+	};
 	struct vc_workspace *ws = workspace;
-	struct flue_exec_result res = {0};
-	char fmt[64], *abs, *script;
+	struct flue_exec_result res;
 	int rc;
 
-	snprintf(fmt, sizeof(fmt), "rm%s%s -- \"$p\"",
-	         (flags & FLUE_REMOVE_RECURSIVE) ? " -r" : "",
-	         (flags & FLUE_REMOVE_FORCE) ? " -f" : "");
-	if (path_script(ws, fmt, path, &abs, &script))
-		rc = nomem(ws->inst, err);
-	else
-		rc = fs_command(ws, script, &res, err);
-	if (rc == 0 && res.exit_code != 0)
-		rc = fs_error(ws, "remove", abs, &res, err);
+	rc = path_command(ws, "remove", commands[(flags & FLUE_REMOVE_RECURSIVE ?
+	                  1 : 0) | (flags & FLUE_REMOVE_FORCE ? 2 : 0)], path, 0,
+	                  &res, err);
 	result_clear(ws->inst->host, &res);
-	free(abs);
-	free(script);
 	return rc;
 }
 
@@ -1715,15 +1635,16 @@ static const struct flue_sandbox_ops vc_ops = {
 /* Managing sandboxes: flue sandbox list|stop|snapshot|rm              */
 /* ------------------------------------------------------------------ */
 
+/* Credentials for a management call; *out_query "projectId=..." is the
+ * caller's to free. */
 static int
-manage_begin(struct vc_instance *inst, struct vc_workspace *probe,
+manage_begin(struct vc_instance *inst, char **out_query,
              struct flue_error *err)
 {
 	int rc = credentials(inst, err);
 
-	memset(probe, 0, sizeof(*probe));
-	probe->inst = inst;
-	if (rc == 0 && (probe->project_query = project_query(inst)) == NULL)
+	*out_query = NULL;
+	if (rc == 0 && (*out_query = project_query(inst)) == NULL)
 		rc = nomem(inst, err);
 	return rc;
 }
@@ -1733,11 +1654,10 @@ vc_manage_list(void *instance, flue_sandbox_entry_fn fn, void *payload,
                struct flue_error *err)
 {
 	struct vc_instance *inst = instance;
-	struct vc_workspace probe;
 	struct vc_snapshot_record *snaps = NULL;
 	size_t n_snaps = 0;
-	char *query = NULL, *proj = NULL;
-	int rc = manage_begin(inst, &probe, err);
+	char *query = NULL, *proj = NULL, *project;
+	int rc = manage_begin(inst, &project, err);
 
 	if (rc == 0 &&
 	    (proj = vc_escape(vc_client_auth(inst->client)->project_id)) == NULL)
@@ -1837,28 +1757,27 @@ vc_manage_list(void *instance, flue_sandbox_entry_fn fn, void *payload,
 		vc_response_clear(inst->host, &resp);
 	}
 	vc_snapstore_list_free(snaps, n_snaps);
-	free(probe.project_query);
+	free(project);
 	free(query);
 	free(proj);
 	return rc;
 }
 
 static int
-named_session(struct vc_workspace *probe, const char *name, char *session,
-              size_t size, struct flue_error *err)
+named_session(struct vc_instance *inst, const char *project_query,
+              const char *name, char *session, size_t size,
+              struct flue_error *err)
 {
 	json_object *answer = NULL;
 	const char *id;
 	int rc;
 
-	probe->name = (char *)name;
-	rc = fetch_named(probe, 0, &answer, err);
-	probe->name = NULL;
+	rc = fetch_named(inst, name, project_query, 0, &answer, err);
 	if (rc != 0)
 		return rc;
 	id = get_string(get_object(answer, "session"), "id");
 	if (id == NULL)
-		rc = probe->inst->host->error_set(err, FLUE_EIO,
+		rc = inst->host->error_set(err, FLUE_EIO,
 		        "vercel: sandbox %s has no session", name);
 	else
 		snprintf(session, size, "%s", id);
@@ -1870,15 +1789,15 @@ static int
 vc_manage_stop(void *instance, const char *id, struct flue_error *err)
 {
 	struct vc_instance *inst = instance;
-	struct vc_workspace probe;
-	char session[128];
-	int rc = manage_begin(inst, &probe, err);
+	char session[128], *project;
+	int rc = manage_begin(inst, &project, err);
 
 	if (rc == 0)
-		rc = named_session(&probe, id, session, sizeof(session), err);
+		rc = named_session(inst, project, id, session, sizeof(session),
+		                   err);
 	if (rc == 0)
 		rc = stop_session(inst, session, err);
-	free(probe.project_query);
+	free(project);
 	return rc;
 }
 
@@ -1887,13 +1806,13 @@ vc_manage_snapshot(void *instance, const char *id, char **out_id,
                    struct flue_error *err)
 {
 	struct vc_instance *inst = instance;
-	struct vc_workspace probe;
-	char session[128], *snap = NULL;
-	int rc = manage_begin(inst, &probe, err);
+	char session[128], *snap = NULL, *project;
+	int rc = manage_begin(inst, &project, err);
 
 	*out_id = NULL;
 	if (rc == 0)
-		rc = named_session(&probe, id, session, sizeof(session), err);
+		rc = named_session(inst, project, id, session, sizeof(session),
+		                   err);
 	if (rc == 0)
 		rc = take_snapshot(inst, session, -1, &snap, err);
 	if (rc == 0) {
@@ -1904,7 +1823,7 @@ vc_manage_snapshot(void *instance, const char *id, char **out_id,
 			strcpy(*out_id, snap);
 	}
 	free(snap);
-	free(probe.project_query);
+	free(project);
 	return rc;
 }
 
@@ -1912,8 +1831,8 @@ static int
 vc_manage_remove(void *instance, const char *id, struct flue_error *err)
 {
 	struct vc_instance *inst = instance;
-	struct vc_workspace probe;
-	int rc = manage_begin(inst, &probe, err);
+	char *project;
+	int rc = manage_begin(inst, &project, err);
 
 	if (rc == 0 && strncmp(id, "snap_", 5) == 0) {
 		struct vc_request req = {0};
@@ -1940,9 +1859,9 @@ vc_manage_remove(void *instance, const char *id, struct flue_error *err)
 		free(esc);
 		free(path);
 	} else if (rc == 0) {
-		rc = delete_named(inst, id, probe.project_query, err);
+		rc = delete_named(inst, id, project, err);
 	}
-	free(probe.project_query);
+	free(project);
 	return rc;
 }
 

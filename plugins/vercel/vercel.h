@@ -186,6 +186,8 @@ struct vc_lines {
  * max_line. */
 int vc_lines_feed(struct vc_lines *lines, const char *data, size_t len,
                   vc_line_fn fn, void *arg);
+/* Make *buf (malloc'd, *cap bytes) hold at least need bytes, doubling. */
+int vc_grow(char **buf, size_t *cap, size_t need);
 /* Bytes of an unfinished line left over. */
 size_t vc_lines_pending(const struct vc_lines *lines);
 void vc_lines_clear(struct vc_lines *lines);
